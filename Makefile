@@ -1,0 +1,54 @@
+# tradewire: two commands do everything on a fresh machine (Debian 12, Python 3.11, Node 20).
+#   make run    set up, build the dashboard, serve http://127.0.0.1:8000
+#   make test   set up (system packages too, as root), then every test, lint and coverage gate
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export UV_LINK_MODE := copy
+
+DASHBOARD_STAMP := dashboard/dist/index.html
+DASHBOARD_SOURCES := $(shell find dashboard/src dashboard/index.html dashboard/package.json dashboard/vite.config.* -type f 2>/dev/null)
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+.PHONY: python
+python: ## Create .venv from the lock file
+	@command -v uv >/dev/null || python3 -m pip install --quiet uv
+	uv sync --frozen --quiet
+
+dashboard/node_modules/.package-lock.json: dashboard/package-lock.json
+	cd dashboard && npm ci --no-audit --no-fund
+
+$(DASHBOARD_STAMP): dashboard/node_modules/.package-lock.json $(DASHBOARD_SOURCES)
+	cd dashboard && npm run build
+
+.PHONY: dashboard
+dashboard: $(DASHBOARD_STAMP) ## Build the dashboard into dashboard/dist
+
+tests/js/node_modules/.package-lock.json: tests/js/package-lock.json
+	cd tests/js && npm ci --no-audit --no-fund
+
+.PHONY: run
+run: python dashboard ## Run the service with the embedded default (SQLite, simulated market)
+	uv run tradewire serve
+
+.PHONY: system
+system: ## Install the system packages tests use (PostgreSQL, Redis, browsers...; needs root)
+	bash scripts/bootstrap-system
+
+.PHONY: lint
+lint: python ## ruff, mypy, and the dashboard's type check and linter
+	uv run ruff check src tests
+	uv run ruff format --check src tests
+	uv run mypy
+	cd dashboard && npm run lint
+
+.PHONY: test
+test: system python dashboard tests/js/node_modules/.package-lock.json lint ## Every test, with the coverage gate
+	cd dashboard && npm test
+	uv run pytest --cov --cov-report=term --cov-report=xml $(PYTEST_ARGS)
+
+.PHONY: clean
+clean: ## Remove build output and local data
+	rm -rf .venv dashboard/dist dashboard/node_modules tests/js/node_modules data .coverage* coverage.xml

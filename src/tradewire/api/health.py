@@ -1,0 +1,34 @@
+"""Liveness, readiness and client configuration."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from tradewire.api.deps import ServicesDep
+from tradewire.schemas import ConfigOut
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is up and serving."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(services: ServicesDep) -> JSONResponse:
+    """Ready to take traffic: the database answers (and, in cluster mode, Redis pub/sub flows)."""
+    checks = await services.readiness()
+    ready = all(checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+@router.get("/api/config", response_model=ConfigOut, tags=["accounts"])
+async def config(services: ServicesDep) -> ConfigOut:
+    """What a client needs before it connects: whether real-time is on and where."""
+    return ConfigOut(realtime_enabled=services.settings.realtime_enabled)

@@ -1,0 +1,175 @@
+"""The ASGI application: REST API, Socket.IO and the dashboard on one port.
+
+`Services` owns every long-lived part and their start/stop order; `create_app` builds the ASGI
+app around it. Data flows one way: market feed -> quote cache -> realtime emit; REST order ->
+executor -> database -> executor event -> realtime emit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from tradewire.accounts.sessions import SessionStore
+from tradewire.accounts.users import UserService
+from tradewire.api import auth, health, market, trading
+from tradewire.api.errors import error_response, install_error_handlers
+from tradewire.market.cache import QuoteCache, quote_cache_from_url
+from tradewire.market.feed import MarketFeed, build_feed
+from tradewire.ratelimit import RateLimiter, storage_from_url
+from tradewire.realtime.server import RealtimeServer
+from tradewire.settings import Settings
+from tradewire.storage.database import Database
+from tradewire.trading.executor import TradeExecutor
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DASHBOARD_DIR = Path(__file__).resolve().parents[2] / "dashboard" / "dist"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    users: UserService
+    sessions: SessionStore
+    quotes: QuoteCache
+    feed: MarketFeed
+    executor: TradeExecutor
+    limiter: RateLimiter
+    realtime: RealtimeServer | None
+
+    @classmethod
+    def build(cls, settings: Settings) -> Services:
+        db = Database(settings.resolved_database_url)
+        quotes = quote_cache_from_url(settings.redis_url)
+        feed = build_feed(settings, quotes)
+        executor = TradeExecutor(db, quotes, feed.is_known)
+        sessions = SessionStore(db, settings.session_ttl)
+        limiter = RateLimiter(storage_from_url(settings.redis_url))
+        realtime = (
+            RealtimeServer(settings, sessions, executor, feed, quotes, limiter)
+            if settings.realtime_enabled
+            else None
+        )
+        return cls(
+            settings,
+            db,
+            UserService(db, settings.starting_cash),
+            sessions,
+            quotes,
+            feed,
+            executor,
+            limiter,
+            realtime,
+        )
+
+    async def start(self) -> None:
+        await self.db.upgrade()
+        if self.settings.seed_demo:
+            await self.users.ensure_demo()
+        resting = await self.executor.load_book()
+        self.feed.on("quote", self.executor.on_quote)
+        if self.realtime is not None:
+            self.realtime.attach()
+        await self.feed.start()
+        log.info(
+            "tradewire started",
+            extra={
+                "database": "sqlite" if self.db.is_sqlite else "postgresql",
+                "cluster": bool(self.settings.redis_url),
+                "symbols": len(self.feed.symbols),
+                "resting_orders": resting,
+                "realtime": self.realtime is not None,
+            },
+        )
+
+    async def prepare_shutdown(self) -> None:
+        """First step of a graceful stop, before the HTTP server stops: tell sockets to go."""
+        if self.realtime is not None:
+            await self.realtime.shutdown()
+
+    async def stop(self) -> None:
+        await self.feed.stop()
+        self.feed.remove_listener("quote", self.executor.on_quote)
+        if self.realtime is not None:
+            self.realtime.detach()
+        await self.executor.drain()
+        await self.quotes.close()
+        await self.db.close()
+        log.info("tradewire stopped")
+
+    async def readiness(self) -> dict[str, bool]:
+        return {"database": await self.db.ping()}
+
+
+def create_app(settings: Settings | None = None) -> Any:
+    """The ASGI app. Socket.IO wraps the REST app unless `REALTIME_ENABLED` is off."""
+    settings = settings or Settings()
+    services = Services.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await services.start()
+        try:
+            yield
+        finally:
+            await services.stop()
+
+    api = FastAPI(
+        title="tradewire",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Paper trading with real-time pushes. Errors are "
+        '`{"error": {"code", "message"}}`.',
+    )
+    api.state.services = services
+    api.state.fastapi = api
+    api.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.allowed_origins,
+        allow_credentials=True,
+        allow_methods=["*"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+    )
+    install_error_handlers(api)
+    for router in (health.router, auth.router, market.router, trading.router):
+        api.include_router(router)
+    mount_dashboard(api, settings.dashboard_dir or DEFAULT_DASHBOARD_DIR)
+    if services.realtime is None:
+        return api
+    outer = services.realtime.asgi_app(api)
+    outer.state = api.state  # so `create_app().state.services` works either way
+    return outer
+
+
+def mount_dashboard(api: FastAPI, dist: Path) -> None:
+    """Serve the built dashboard at `/`, with index.html for client-side routes."""
+    index = dist / "index.html"
+    if (dist / "assets").is_dir():
+        api.mount("/assets", StaticFiles(directory=dist / "assets"), name="assets")
+
+    @api.get("/{path:path}", include_in_schema=False)
+    def spa(path: str) -> Response:
+        # sync on purpose: FastAPI runs it in a thread, so file checks never block the loop
+        if path.startswith(("api/", "socket.io")):
+            return error_response(404, "NOT_FOUND", "No such endpoint.")
+        candidate = (dist / path).resolve()
+        if path and candidate.is_file() and candidate.is_relative_to(dist.resolve()):
+            return FileResponse(candidate)
+        if index.is_file():
+            return FileResponse(index, headers={"Cache-Control": "no-cache"})
+        return error_response(
+            404,
+            "DASHBOARD_NOT_BUILT",
+            "The dashboard is not built: run `make run` (or `make dashboard`).",
+        )

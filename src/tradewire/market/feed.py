@@ -1,0 +1,172 @@
+"""The market feed: one quote source -> the quote cache -> "quote" listeners.
+
+The realtime layer and the order executor subscribe with `feed.on("quote", handler)`; the feed
+never imports them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from pyee.asyncio import AsyncIOEventEmitter
+
+from tradewire.market.cache import QuoteCache
+from tradewire.market.replay import ReplaySource, sample_ticks_path
+from tradewire.market.simulated import SimulatedSource
+from tradewire.market.symbols import SymbolInfo, select_symbols, symbol_info
+from tradewire.schemas import Quote
+from tradewire.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class QuoteSource(Protocol):
+    """Where quotes come from (`SimulatedSource`, `ReplaySource`)."""
+
+    def initial_quotes(self) -> list[Quote]:
+        """The current quote per symbol, so the cache is full before the first tick."""
+        ...
+
+    def ticks(self) -> AsyncIterator[Quote]:
+        """New quotes as they happen; `seq` per symbol continues from `initial_quotes`.
+        Iterating again after the iterator was closed continues where it stopped."""
+        ...
+
+
+class MarketFeed(AsyncIOEventEmitter):
+    """Runs one source, writes every quote to the cache, then emits "quote" (Quote) to listeners.
+
+    Listeners should be fast: sync listeners run inline in the feed loop, async ones are
+    scheduled as tasks (fire and forget; `stop` does not wait for them). A listener's exception
+    is logged (event, symbol, seq) and never stops the feed. A failing cache write is logged
+    once per outage and the quote is still emitted. If the source itself fails, the feed logs
+    it and stops (`running` turns False).
+    """
+
+    def __init__(self, source: QuoteSource, cache: QuoteCache, symbols: list[SymbolInfo]) -> None:
+        super().__init__()
+        self.symbols = list(symbols)
+        self._by_symbol = {info.symbol: info for info in self.symbols}
+        self._source = source
+        self._cache = cache
+        self._task: asyncio.Task[None] | None = None
+        self._emitting: Quote | None = None  # the quote being emitted, for error context
+        self._cache_failing = False
+        self.add_listener("error", self._log_listener_error)
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def is_known(self, symbol: str) -> bool:
+        return symbol.upper() in self._by_symbol
+
+    def info(self, symbol: str) -> SymbolInfo | None:
+        return self._by_symbol.get(symbol.upper())
+
+    async def start(self) -> None:
+        """Put the source's current quotes in the cache (so `latest` answers at once), then
+        run the tick loop in a task. No-op when already running."""
+        if self.running:
+            return
+        for quote in self._source.initial_quotes():
+            await self._cache.put(quote)
+        self._task = asyncio.create_task(self._run(), name="market-feed")
+        logger.info("market feed started", extra={"symbols": len(self.symbols)})
+
+    async def stop(self) -> None:
+        """Cancel the tick loop and wait for it to end. Idempotent; `start` may follow."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # stop() itself was cancelled
+        logger.info("market feed stopped")
+
+    async def _run(self) -> None:
+        ticks = self._source.ticks()
+        try:
+            async for quote in ticks:
+                await self._publish(quote)
+        except Exception:
+            logger.exception(
+                "market source failed; the feed has stopped",
+                extra={"source": type(self._source).__name__},
+            )
+        else:
+            logger.info(
+                "market source finished; the feed has stopped",
+                extra={"source": type(self._source).__name__},
+            )
+        finally:
+            # Close an async generator now (cancelled mid-publish it would wait for the GC).
+            aclose = getattr(ticks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def _publish(self, quote: Quote) -> None:
+        try:
+            await self._cache.put(quote)
+        except Exception as exc:
+            if not self._cache_failing:
+                self._cache_failing = True
+                logger.error(
+                    "quote cache write failed; emitting without caching",
+                    exc_info=exc,
+                    extra={"symbol": quote.symbol, "seq": quote.seq},
+                )
+        else:
+            if self._cache_failing:
+                self._cache_failing = False
+                logger.info("quote cache writes recovered", extra={"symbol": quote.symbol})
+        self._emitting = quote
+        try:
+            self.emit("quote", quote)
+        except Exception as exc:  # only when someone removed the "error" listener
+            self._log_listener_error(exc)
+        finally:
+            self._emitting = None
+
+    def _log_listener_error(self, exc: Exception) -> None:
+        # Sync listeners fail inside emit(), so the quote is known; async ones fail later.
+        quote = self._emitting
+        context: dict[str, object] = {"event": "quote", "error_type": type(exc).__name__}
+        if quote is not None:
+            context.update(symbol=quote.symbol, seq=quote.seq)
+        logger.error("market feed listener failed", exc_info=exc, extra=context)
+
+
+def build_feed(settings: Settings, cache: QuoteCache) -> MarketFeed:
+    """The feed `settings` describe: MARKET_SOURCE, MARKET_SYMBOLS, MARKET_TICK_RATE,
+    MARKET_SEED for the simulation; MARKET_REPLAY_FILE, _SPEED, _LOOP for replay (which trades
+    the file's symbols and ignores MARKET_SYMBOLS). Raises `ValueError` for a bad symbol list or
+    replay file."""
+    source: QuoteSource
+    if settings.market_source == "simulated":
+        symbols = select_symbols(settings.market_symbols)
+        source = SimulatedSource(symbols, settings.market_tick_rate, seed=settings.market_seed)
+    else:
+        path = settings.market_replay_file or sample_ticks_path()
+        replay = ReplaySource(
+            path, speed=settings.market_replay_speed, loop=settings.market_replay_loop
+        )
+        if "market_symbols" in settings.model_fields_set:
+            logger.warning(
+                "MARKET_SYMBOLS is ignored with MARKET_SOURCE=replay",
+                extra={"replay_file": str(path)},
+            )
+        # Names from the universe where known; other tickers are named after themselves.
+        symbols = [
+            symbol_info(symbol) or SymbolInfo(symbol, symbol, first_last, 0.0)
+            for symbol, first_last in replay.opening_prices.items()
+        ]
+        source = replay
+    return MarketFeed(source, cache, symbols)

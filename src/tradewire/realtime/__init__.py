@@ -1,0 +1,1 @@
+"""The real-time layer: Socket.IO server, rate limiting, pushes of domain events to clients."""

@@ -1,0 +1,416 @@
+"""The Socket.IO server: authenticated connections, per-user rooms, subscriptions and pushes.
+
+Rooms: `user:{id}` (every socket of a user: portfolio, trade pushes), `session:{key}` (every
+socket of one login session: disconnected on logout), `quote:{SYMBOL}` (plain quote subscribers).
+Sockets that subscribe with `batch: true` get `quotes:update` batches instead, conflated per
+socket and flushed every `QUOTE_BATCH_INTERVAL` seconds (latest quote per symbol wins).
+
+Every client event answers through its ack: `{"ok": true, ...}` or
+`{"ok": false, "error": {"code", "message"}}`. A handler never raises into python-socketio, so a
+bad payload never drops the connection. Event names, payloads, errors and limits are documented
+in docs/WEBSOCKET.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+
+import socketio
+from pydantic import ValidationError
+
+from tradewire import metrics
+from tradewire.accounts.sessions import SESSION_REVOKED, SessionInfo, SessionStore
+from tradewire.api.deps import SESSION_COOKIE
+from tradewire.market.cache import QuoteCache
+from tradewire.market.feed import MarketFeed
+from tradewire.ratelimit import RateLimiter
+from tradewire.realtime.codec import OrjsonCodec
+from tradewire.realtime.limits import MAX_TRACKED_EVENT_NAME, EventGuard
+from tradewire.schemas import (
+    Portfolio,
+    Quote,
+    QuoteBatch,
+    RateLimitedEvent,
+    ShutdownNotice,
+    TradeFailed,
+    TradeOut,
+    WatchlistSubscribe,
+)
+from tradewire.settings import Settings
+from tradewire.trading.executor import (
+    PORTFOLIO_UPDATED,
+    TRADE_EXECUTED,
+    TRADE_FAILED,
+    TradeExecutor,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_SYMBOLS_PER_SOCKET = 50
+TRADES_SNAPSHOT = 50
+QUOTE_BATCH_INTERVAL = 0.05
+MAX_MESSAGE_BYTES = 64 * 1024
+"""Engine.IO closes a connection whose packet is larger (transport limit)."""
+SHUTDOWN_RECONNECT_AFTER_MS = 1000
+
+Ack = dict[str, Any]
+Handler = Callable[[str, "SocketState", Any], Awaitable[Ack]]
+
+
+def ok(**payload: Any) -> Ack:
+    return {"ok": True, **payload}
+
+
+def fail(code: str, message: str, **extra: Any) -> Ack:
+    return {"ok": False, "error": {"code": code, "message": message, **extra}}
+
+
+def validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = ".".join(str(p) for p in err["loc"]) or "payload"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+@dataclass(slots=True)
+class SocketState:
+    """What this instance knows of one of its own sockets."""
+
+    sid: str
+    session: SessionInfo
+    transport: str
+    connected_at: float
+    symbols: set[str] = field(default_factory=set)
+    batch: bool = False
+
+    @property
+    def user_id(self) -> int:
+        return self.session.user_id
+
+
+class RealtimeServer:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: SessionStore,
+        executor: TradeExecutor,
+        feed: MarketFeed,
+        quotes: QuoteCache,
+        limiter: RateLimiter,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.executor = executor
+        self.feed = feed
+        self.quotes = quotes
+        self.guard = EventGuard(limiter)
+        manager = (
+            socketio.AsyncRedisManager(settings.redis_url, channel="tradewire:socketio")
+            if settings.redis_url
+            else socketio.AsyncManager()
+        )
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi",
+            client_manager=manager,
+            json=OrjsonCodec,
+            cors_allowed_origins=settings.allowed_origins,
+            cors_credentials=True,
+            max_http_buffer_size=MAX_MESSAGE_BYTES,
+            ping_interval=20,
+            ping_timeout=20,
+            logger=False,
+            engineio_logger=False,
+        )
+        self.accepting = True
+        # sockets[sid]: this instance's sockets; batch_sockets: those that asked for batches
+        self.sockets: dict[str, SocketState] = {}
+        self.batch_sockets: dict[str, SocketState] = {}
+        self._pending_batch: dict[str, Quote] = {}
+        self._flusher: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._handlers: dict[str, Handler] = {
+            "subscribe:portfolio": self._subscribe_portfolio,
+            "subscribe:trades": self._subscribe_trades,
+            "subscribe:watchlist": self._subscribe_watchlist,
+            "unsubscribe:watchlist": self._unsubscribe_watchlist,
+        }
+        self.sio.on("connect", self._on_connect)
+        self.sio.on("disconnect", self._on_disconnect)
+        self.sio.on("*", self._on_event)
+        self._attached = False
+
+    # ------------------------------------------------------------ lifecycle
+
+    def asgi_app(self, other: Any) -> socketio.ASGIApp:
+        return socketio.ASGIApp(self.sio, other_asgi_app=other, socketio_path="socket.io")
+
+    def attach(self) -> None:
+        """Connect domain events to the emit methods. Once, at start-up."""
+        if self._attached:
+            return
+        self.executor.on(TRADE_EXECUTED, self.emit_trade_notification)
+        self.executor.on(TRADE_FAILED, self.emit_trade_failed)
+        self.executor.on(PORTFOLIO_UPDATED, self.emit_portfolio_update)
+        self.feed.on("quote", self._on_quote)
+        self.sessions.on(SESSION_REVOKED, self.disconnect_session)
+        self._flusher = asyncio.create_task(self._flush_batches_forever())
+        self._attached = True
+
+    def detach(self) -> None:
+        if not self._attached:
+            return
+        self.executor.remove_listener(TRADE_EXECUTED, self.emit_trade_notification)
+        self.executor.remove_listener(TRADE_FAILED, self.emit_trade_failed)
+        self.executor.remove_listener(PORTFOLIO_UPDATED, self.emit_portfolio_update)
+        self.feed.remove_listener("quote", self._on_quote)
+        self.sessions.remove_listener(SESSION_REVOKED, self.disconnect_session)
+        if self._flusher is not None:
+            self._flusher.cancel()
+            self._flusher = None
+        self._attached = False
+
+    async def shutdown(self) -> None:
+        """Refuse new connections, tell every socket to reconnect elsewhere, disconnect them."""
+        self.accepting = False
+        notice = ShutdownNotice(reconnect_after_ms=SHUTDOWN_RECONNECT_AFTER_MS).wire()
+        sids = list(self.sockets)
+        for sid in sids:
+            await self._emit("server:shutdown", notice, to=sid)
+        for sid in sids:
+            try:
+                await self.sio.disconnect(sid, ignore_queue=True)
+            except Exception:  # a socket that went away meanwhile
+                log.debug("disconnect during shutdown failed", extra={"sid": sid})
+        log.info("realtime server stopped", extra={"sockets": len(sids)})
+        self.detach()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=2)
+
+    # ------------------------------------------------------------ connection
+
+    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        started = time.perf_counter()
+        if not self.accepting:
+            raise socketio.exceptions.ConnectionRefusedError(
+                "shutting_down", {"code": "SHUTTING_DOWN"}
+            )
+        token = auth.get("sessionId") if isinstance(auth, dict) else None
+        if token is None:
+            token = _cookie_token(environ.get("HTTP_COOKIE", ""))
+        session = await self.sessions.verify(token)
+        metrics.HANDSHAKE_SECONDS.observe(time.perf_counter() - started)
+        if session is None:
+            metrics.AUTH_FAILURES.inc()
+            log.info(
+                "connection refused: unauthorized",
+                extra={"sid": sid, "remote": environ.get("REMOTE_ADDR")},
+            )
+            raise socketio.exceptions.ConnectionRefusedError(
+                "unauthorized", {"code": "UNAUTHORIZED"}
+            )
+        transport = self.sio.transport(sid)
+        state = SocketState(sid, session, transport, time.monotonic())
+        self.sockets[sid] = state
+        await self.sio.enter_room(sid, f"user:{session.user_id}")
+        await self.sio.enter_room(sid, f"session:{session.session_key}")
+        metrics.CONNECTIONS.labels(transport=transport).inc()
+        metrics.CONNECTS.inc()
+        log.info(
+            "socket connected",
+            extra={"user_id": session.user_id, "sid": sid, "transport": transport},
+        )
+
+    async def _on_disconnect(self, sid: str, reason: str = "unknown") -> None:
+        state = self.sockets.pop(sid, None)
+        self.batch_sockets.pop(sid, None)
+        self.guard.forget(sid)
+        if state is None:
+            return
+        reason = str(reason)
+        metrics.CONNECTIONS.labels(transport=state.transport).dec()
+        metrics.DISCONNECTS.labels(reason=reason).inc()
+        log.info(
+            "socket disconnected",
+            extra={
+                "user_id": state.user_id,
+                "sid": sid,
+                "transport": state.transport,
+                "reason": reason,
+                "duration_s": round(time.monotonic() - state.connected_at, 3),
+            },
+        )
+
+    async def disconnect_session(self, session: SessionInfo) -> None:
+        """Disconnect every socket of a revoked session (logout) on this instance."""
+        sids = [
+            s.sid for s in self.sockets.values() if s.session.session_key == session.session_key
+        ]
+        for sid in sids:
+            await self.sio.disconnect(sid)
+        if sids:
+            log.info(
+                "session revoked; sockets disconnected",
+                extra={"user_id": session.user_id, "sockets": len(sids)},
+            )
+
+    # ------------------------------------------------------------ client events
+
+    async def _on_event(self, event: str, sid: str, *args: Any) -> Ack | None:
+        """Every client event: rate limit, validate, dispatch, answer through the ack."""
+        state = self.sockets.get(sid)
+        if state is None:
+            return None
+        handler = self._handlers.get(event)
+        label = event if handler else "*"
+        metrics.EVENTS_RECEIVED.labels(event=label).inc()
+        retry_ms = await self.guard.check(state.user_id, event)
+        if retry_ms is not None:
+            notice = RateLimitedEvent(
+                event=event[:MAX_TRACKED_EVENT_NAME], retry_after_ms=retry_ms
+            ).wire()
+            await self._emit("rate_limited", notice, to=sid)
+            if self.guard.record_rejection(sid):
+                metrics.FLOOD_DISCONNECTS.inc()
+                log.warning(
+                    "socket disconnected for flooding",
+                    extra={"user_id": state.user_id, "sid": sid, "event": label},
+                )
+                self._spawn(self.sio.disconnect(sid))
+            return fail("RATE_LIMITED", "Too many requests; slow down.", retryAfterMs=retry_ms)
+        if handler is None:
+            return fail("UNKNOWN_EVENT", "Unknown event.")
+        payload = args[0] if args else None
+        try:
+            return await handler(sid, state, payload)
+        except ValidationError as exc:
+            return fail("VALIDATION_ERROR", validation_message(exc))
+        except Exception:
+            log.exception(
+                "event handler failed", extra={"user_id": state.user_id, "sid": sid, "event": event}
+            )
+            return fail("INTERNAL", "Something went wrong on our side; try again.")
+
+    async def _subscribe_portfolio(self, sid: str, state: SocketState, _: Any) -> Ack:
+        portfolio = await self.executor.portfolio(state.user_id)
+        return ok(portfolio=portfolio.wire())
+
+    async def _subscribe_trades(self, sid: str, state: SocketState, _: Any) -> Ack:
+        trades = await self.executor.trades(state.user_id, TRADES_SNAPSHOT)
+        return ok(trades=[t.wire() for t in trades])
+
+    async def _subscribe_watchlist(self, sid: str, state: SocketState, payload: Any) -> Ack:
+        req = WatchlistSubscribe.model_validate(payload)
+        symbols = list(dict.fromkeys(req.symbols))
+        unknown = [s for s in symbols if not self.feed.is_known(s)]
+        if unknown:
+            return fail(
+                "UNKNOWN_SYMBOL",
+                f"Unknown symbol: {', '.join(unknown[:5])}.",
+                symbols=unknown[:MAX_SYMBOLS_PER_SOCKET],
+            )
+        new = [s for s in symbols if s not in state.symbols]
+        if len(state.symbols) + len(new) > MAX_SYMBOLS_PER_SOCKET:
+            return fail(
+                "LIMIT_EXCEEDED", f"A socket can watch at most {MAX_SYMBOLS_PER_SOCKET} symbols."
+            )
+        if req.batch != state.batch and state.symbols:
+            # switching mode moves the existing subscriptions too
+            existing = list(state.symbols)
+            await self._leave_quote_rooms(state, existing)
+            new = list(dict.fromkeys(existing + new))
+        state.batch = req.batch
+        state.symbols.update(new)
+        if state.batch:
+            self.batch_sockets[sid] = state
+        else:
+            for s in new:
+                await self.sio.enter_room(sid, f"quote:{s}")
+        found = await self.quotes.latest_many(symbols)
+        return ok(quotes=[found[s].wire() for s in symbols if s in found])
+
+    async def _unsubscribe_watchlist(self, sid: str, state: SocketState, payload: Any) -> Ack:
+        req = WatchlistSubscribe.model_validate(payload)
+        await self._leave_quote_rooms(state, [s for s in req.symbols if s in state.symbols])
+        return ok(symbols=sorted(state.symbols))
+
+    async def _leave_quote_rooms(self, state: SocketState, symbols: list[str]) -> None:
+        for s in symbols:
+            state.symbols.discard(s)
+            if not state.batch:
+                await self.sio.leave_room(state.sid, f"quote:{s}")
+        if state.batch and not state.symbols:
+            self.batch_sockets.pop(state.sid, None)
+
+    # ------------------------------------------------------------ emits (server -> client)
+
+    async def emit_portfolio_update(self, user_id: int, portfolio: Portfolio) -> None:
+        await self._emit("portfolio:update", portfolio.wire(), room=f"user:{user_id}")
+
+    async def emit_trade_notification(self, user_id: int, trade: TradeOut) -> None:
+        await self._emit("trade:executed", trade.wire(), room=f"user:{user_id}")
+
+    async def emit_trade_failed(self, user_id: int, failed: TradeFailed) -> None:
+        await self._emit("trade:failed", failed.wire(), room=f"user:{user_id}")
+
+    async def emit_quote_update(self, symbol: str, quote: Quote) -> None:
+        await self._emit("quote:update", quote.wire(), room=f"quote:{symbol}")
+
+    async def _emit(self, event: str, data: Any, **target: Any) -> None:
+        """Emit and never raise: a failed emit is logged with context and counted."""
+        try:
+            await self.sio.emit(event, data, **target)
+            metrics.MESSAGES_EMITTED.labels(event=event).inc()
+        except Exception as exc:
+            metrics.EMIT_FAILURES.labels(event=event).inc()
+            log.error("emit failed", extra={"event": event, "error": repr(exc), **target})
+
+    # ------------------------------------------------------------ quotes
+
+    def _on_quote(self, quote: Quote) -> None:
+        """Feed listener (sync, on the feed's hot path): schedule the pushes of one quote."""
+        if self.batch_sockets:
+            self._pending_batch[quote.symbol] = quote
+        self._spawn(self.emit_quote_update(quote.symbol, quote))
+
+    async def _flush_batches_forever(self) -> None:
+        while True:
+            await asyncio.sleep(QUOTE_BATCH_INTERVAL)
+            try:
+                await self.flush_batches()
+            except Exception:
+                log.exception("quote batch flush failed")
+            self.guard.prune()
+
+    async def flush_batches(self) -> None:
+        """Send each batching socket the latest quotes of its symbols since the last flush."""
+        pending, self._pending_batch = self._pending_batch, {}
+        if not pending:
+            return
+        encoded = {s: q.wire() for s, q in pending.items()}
+        for sid, state in list(self.batch_sockets.items()):
+            quotes = [encoded[s] for s in state.symbols if s in encoded]
+            if quotes:
+                await self._emit("quotes:update", {"quotes": quotes}, to=sid)
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _cookie_token(header: str) -> str | None:
+    try:
+        morsel = SimpleCookie(header).get(SESSION_COOKIE)
+    except CookieError:
+        return None
+    return morsel.value if morsel else None
+
+
+__all__ = ["QuoteBatch", "RealtimeServer", "SocketState"]

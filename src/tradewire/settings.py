@@ -1,0 +1,90 @@
+"""Service settings, read once from the environment (and an optional `.env` file).
+
+Every variable is documented in `.env.example` and the README. Nothing else in the service
+reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # --- serving ---
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Extra origins allowed for REST and Socket.IO. The service's own origin and the
+    dashboard's dev server (http://localhost:5173, http://127.0.0.1:5173) are always allowed."""
+    dashboard_dir: Path | None = None
+    """Built dashboard to serve at `/`; default: `dashboard/dist` next to the source tree."""
+
+    # --- storage ---
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    """Empty: a SQLite file `tradewire.db` in `data_dir`. Or `postgresql+asyncpg://...`."""
+    redis_url: str = ""
+    """Empty: one process, in-memory manager and limits. `redis://...`: cluster mode."""
+
+    # --- accounts ---
+    session_ttl: int = Field(default=86_400, ge=60)
+    """Seconds a login session lives."""
+    starting_cash: Decimal = Field(default=Decimal("100000.00"), ge=0)
+    auth_rate_limit: str = "20/minute"
+    """Login and register attempts per client address (a `limits` expression)."""
+    seed_demo: bool = True
+    """Create the demo account (demo / demo-password) when it does not exist."""
+    cookie_secure: bool = False
+
+    # --- market ---
+    market_source: Literal["simulated", "replay"] = "simulated"
+    market_symbols: str = "50"
+    """How many simulated symbols (a number), or a comma-separated list of tickers."""
+    market_tick_rate: float = Field(default=1.0, gt=0, le=1000)
+    """Mean ticks per second per symbol (each symbol ticks as a Poisson process)."""
+    market_seed: int | None = None
+    """Seed for a reproducible simulated market."""
+    market_replay_file: Path | None = None
+    """CSV of ticks for `MARKET_SOURCE=replay`; default: the shipped sample."""
+    market_replay_speed: float = Field(default=1.0, gt=0)
+    market_replay_loop: bool = True
+
+    # --- real-time ---
+    realtime_enabled: bool = True
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'tradewire.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        own = {
+            f"http://{self.host}:{self.port}",
+            f"http://localhost:{self.port}",
+            f"http://127.0.0.1:{self.port}",
+        }
+        dev = {"http://localhost:5173", "http://127.0.0.1:5173"}
+        return sorted(own | dev | set(self.cors_origins))

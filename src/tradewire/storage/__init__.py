@@ -1,0 +1,1 @@
+"""Relational storage: SQLAlchemy 2 (async) models, the engine, Alembic migrations."""

@@ -1,0 +1,1 @@
+"""Paper trading: orders, fills, positions, portfolios."""

@@ -1,0 +1,253 @@
+"""The trading core through the REST API, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from tests.support import LiveServer
+from tradewire.schemas import Quote
+
+
+async def crossing_quote(live: LiveServer, symbol: str, price: str) -> Quote:
+    """Make `symbol` trade at `price` (bid and ask 1 cent around it), as a feed tick would."""
+    current = await live.services.quotes.latest(symbol)
+    assert current is not None
+    p = Decimal(price)
+    quote = current.model_copy(
+        update={
+            "bid": p - Decimal("0.01"),
+            "ask": p + Decimal("0.01"),
+            "last": p,
+            "seq": current.seq + 1000,
+        }
+    )
+    await live.services.quotes.put(quote)
+    live.services.feed.emit("quote", quote)
+    return quote
+
+
+async def portfolio(live: LiveServer, sid: str) -> dict[str, Any]:
+    async with live.http(sid) as http:
+        return (await http.get("/api/portfolio")).json()  # type: ignore[no-any-return]
+
+
+async def test_market_buy_then_sell(db_server: LiveServer) -> None:
+    sid = await db_server.login()
+    before = await portfolio(db_server, sid)
+    assert before["cash"] == "100000.00" and before["positions"] == []
+
+    buy = await db_server.place_order(sid, symbol="aapl", side="buy", quantity=10)
+    assert buy["status"] == "filled" and buy["symbol"] == "AAPL"
+    quote = await db_server.services.quotes.latest("AAPL")
+    assert quote is not None
+    after = await portfolio(db_server, sid)
+    cost = Decimal(buy["fillPrice"]) * 10
+    assert Decimal(after["cash"]) == Decimal("100000.00") - cost
+    [pos] = after["positions"]
+    assert pos["symbol"] == "AAPL" and pos["quantity"] == 10
+    assert Decimal(pos["avgCost"]) == Decimal(buy["fillPrice"])
+
+    sell = await db_server.place_order(sid, symbol="AAPL", side="sell", quantity=10)
+    assert sell["status"] == "filled"
+    final = await portfolio(db_server, sid)
+    assert final["positions"] == []
+    proceeds = Decimal(sell["fillPrice"]) * 10
+    assert Decimal(final["cash"]) == Decimal("100000.00") - cost + proceeds
+
+    async with db_server.http(sid) as http:
+        trades = (await http.get("/api/trades")).json()
+        assert [t["side"] for t in trades] == ["sell", "buy"]  # newest first
+        one = (await http.get(f"/api/trades/{trades[1]['tradeId']}")).json()
+        assert one == trades[1]
+        assert Decimal(one["total"]) == cost
+
+
+async def test_average_cost_over_two_buys(server: LiveServer) -> None:
+    sid = await server.login()
+    await crossing_quote(server, "MSFT", "100.00")
+    await server.place_order(sid, symbol="MSFT", side="buy", quantity=1)  # at 100.01
+    await crossing_quote(server, "MSFT", "200.00")
+    await server.place_order(sid, symbol="MSFT", side="buy", quantity=3)  # at 200.01
+    [pos] = (await portfolio(server, sid))["positions"]
+    assert pos["quantity"] == 4
+    assert Decimal(pos["avgCost"]) == Decimal("175.0100")
+    assert pos["last"] == "200.00"
+    assert Decimal(pos["unrealizedPnl"]) == (Decimal("200.00") - Decimal("175.01")) * 4
+
+
+@pytest.mark.parametrize(
+    ("order", "reason"),
+    [
+        ({"symbol": "AAPL", "side": "buy", "quantity": 10_000}, "INSUFFICIENT_CASH"),
+        ({"symbol": "AAPL", "side": "sell", "quantity": 1}, "INSUFFICIENT_SHARES"),
+        ({"symbol": "ZZZZ", "side": "buy", "quantity": 1}, "UNKNOWN_SYMBOL"),
+        ({"symbol": "AAPL", "side": "buy", "quantity": 0}, "INVALID_QUANTITY"),
+        ({"symbol": "AAPL", "side": "buy", "quantity": -5}, "INVALID_QUANTITY"),
+        ({"symbol": "AAPL", "side": "buy", "quantity": 1_000_001}, "INVALID_QUANTITY"),
+        ({"symbol": "AAPL", "side": "buy", "quantity": 1, "type": "limit"}, "INVALID_PRICE"),
+        (
+            {"symbol": "AAPL", "side": "buy", "quantity": 1, "type": "limit", "limitPrice": "0"},
+            "INVALID_PRICE",
+        ),
+        (
+            {
+                "symbol": "AAPL",
+                "side": "buy",
+                "quantity": 1,
+                "type": "limit",
+                "limitPrice": "1.001",
+            },
+            "INVALID_PRICE",
+        ),
+        (
+            {"symbol": "AAPL", "side": "sell", "quantity": 5, "type": "limit", "limitPrice": "999"},
+            "INSUFFICIENT_SHARES",
+        ),
+        (
+            {
+                "symbol": "AAPL",
+                "side": "buy",
+                "quantity": 900,
+                "type": "limit",
+                "limitPrice": "150",
+            },
+            "INSUFFICIENT_CASH",
+        ),
+    ],
+)
+async def test_rejections_are_recorded_with_a_reason(
+    server: LiveServer, order: dict[str, Any], reason: str
+) -> None:
+    sid = await server.login()
+    result = await server.place_order(sid, **order)
+    assert result["status"] == "rejected"
+    assert result["rejectReason"] == reason
+    async with server.http(sid) as http:
+        recorded = (await http.get("/api/orders", params={"status": "rejected"})).json()
+    assert [o["orderId"] for o in recorded] == [result["orderId"]]
+    assert (await portfolio(server, sid))["cash"] == "100000.00"
+
+
+async def test_limit_order_rests_then_fills_when_the_quote_crosses(db_server: LiveServer) -> None:
+    sid = await db_server.login()
+    await crossing_quote(db_server, "NVDA", "100.00")
+    order = await db_server.place_order(
+        sid, symbol="NVDA", side="buy", quantity=5, type="limit", limitPrice="90.00"
+    )
+    assert order["status"] == "open" and order["limitPrice"] == "90.00"
+
+    await crossing_quote(db_server, "NVDA", "95.00")  # ask 95.01: not yet
+    async with db_server.http(sid) as http:
+        assert [o["orderId"] for o in (await http.get("/api/orders?status=open")).json()] == [
+            order["orderId"]
+        ]
+
+    trades_before = len(await db_server.services.executor.trades(1))
+    await crossing_quote(db_server, "NVDA", "89.50")  # ask 89.51 <= 90.00: fills at 89.51
+
+    async def filled() -> bool:
+        return len(await db_server.services.executor.trades(1)) > trades_before
+
+    from tests.harness.waiting import wait_until
+
+    await wait_until(filled, timeout=10, what="the resting limit order to fill")
+    await db_server.services.executor.drain()
+    async with db_server.http(sid) as http:
+        got = (await http.get("/api/orders")).json()[0]
+    assert got["status"] == "filled" and got["fillPrice"] == "89.51"
+    # a later crossing quote does not fill it again
+    await crossing_quote(db_server, "NVDA", "80.00")
+    await db_server.services.executor.drain()
+    assert len(await db_server.services.executor.trades(1)) == trades_before + 1
+
+
+async def test_limit_order_that_crosses_fills_at_once_at_the_quote(server: LiveServer) -> None:
+    sid = await server.login()
+    await crossing_quote(server, "TSLA", "200.00")
+    order = await server.place_order(
+        sid, symbol="TSLA", side="buy", quantity=1, type="limit", limitPrice="250.00"
+    )
+    assert order["status"] == "filled" and order["fillPrice"] == "200.01"
+
+
+async def test_cancel_open_order(db_server: LiveServer) -> None:
+    sid = await db_server.login()
+    await crossing_quote(db_server, "AMZN", "100.00")
+    order = await db_server.place_order(
+        sid, symbol="AMZN", side="buy", quantity=1, type="limit", limitPrice="50.00"
+    )
+    async with db_server.http(sid) as http:
+        r = await http.delete(f"/api/orders/{order['orderId']}")
+        assert r.status_code == 200 and r.json()["status"] == "cancelled"
+        again = await http.delete(f"/api/orders/{order['orderId']}")
+        assert again.status_code == 409 and again.json()["error"]["code"] == "ORDER_NOT_OPEN"
+        assert (await http.delete("/api/orders/999999")).status_code == 404
+    await crossing_quote(db_server, "AMZN", "10.00")  # would have crossed
+    await db_server.services.executor.drain()
+    assert await db_server.services.executor.trades(1) == []
+
+
+async def test_other_users_orders_and_trades_are_invisible(server: LiveServer) -> None:
+    demo = await server.login()
+    other = await server.register("mallory")
+    order = await server.place_order(demo, symbol="AAPL", side="buy", quantity=1)
+    trade_id = (await server.services.executor.trades(1))[0].trade_id
+    async with server.http(other) as http:
+        assert (await http.get(f"/api/trades/{trade_id}")).status_code == 404
+        assert (await http.delete(f"/api/orders/{order['orderId']}")).status_code == 404
+        assert (await http.get("/api/orders")).json() == []
+
+
+async def test_idempotency_key_executes_once(db_server: LiveServer) -> None:
+    sid = await db_server.login()
+    headers = {"Idempotency-Key": "order-123"}
+    async with db_server.http(sid) as http:
+        first, *retries = await asyncio.gather(
+            *[
+                http.post(
+                    "/api/orders",
+                    json={"symbol": "META", "side": "buy", "quantity": 2},
+                    headers=headers,
+                )
+                for _ in range(5)
+            ]
+        )
+    assert {r.status_code for r in [first, *retries]} == {201}
+    assert {r.json()["orderId"] for r in retries} == {first.json()["orderId"]}
+    trades = await db_server.services.executor.trades(1)
+    assert len(trades) == 1 and trades[0].quantity == 2
+
+
+async def test_concurrent_orders_never_overdraw_cash_or_shares(db_server: LiveServer) -> None:
+    sid = await db_server.login()
+    await crossing_quote(db_server, "JPM", "1000.00")  # ask 1000.01
+    async with db_server.http(sid) as http:
+        buys = await asyncio.gather(
+            *[
+                http.post("/api/orders", json={"symbol": "JPM", "side": "buy", "quantity": 12})
+                for _ in range(50)
+            ]
+        )
+    statuses = [r.json()["status"] for r in buys]
+    # 12 shares cost 12,000.12; 100,000 buys 8 such lots and not a 9th
+    assert statuses.count("filled") == 8
+    assert statuses.count("rejected") == 42
+    pf = await portfolio(db_server, sid)
+    assert Decimal(pf["cash"]) == Decimal("100000.00") - 8 * Decimal("12000.12")
+    assert Decimal(pf["cash"]) >= 0
+    assert pf["positions"][0]["quantity"] == 96
+
+    async with db_server.http(sid) as http:
+        sells = await asyncio.gather(
+            *[
+                http.post("/api/orders", json={"symbol": "JPM", "side": "sell", "quantity": 10})
+                for _ in range(50)
+            ]
+        )
+    assert [r.json()["status"] for r in sells].count("filled") == 9  # 96 shares: 9 lots of 10
+    pf = await portfolio(db_server, sid)
+    assert pf["positions"][0]["quantity"] == 6
