@@ -33,6 +33,11 @@ tests/js/node_modules/.package-lock.json: tests/js/package-lock.json
 run: python dashboard ## Run the service with the embedded default (SQLite, simulated market)
 	uv run tradewire serve
 
+.PHONY: cluster
+cluster: python dashboard ## Local cluster on http://127.0.0.1:8080: PostgreSQL, Redis, 3 instances, nginx (CLUSTER_ARGS="--instances 2 --port 9000")
+	bash scripts/bootstrap-system db web
+	uv run python scripts/cluster $(CLUSTER_ARGS)
+
 .PHONY: system
 system: ## Install the system packages tests use (PostgreSQL, Redis, browsers...; needs root)
 	bash scripts/bootstrap-system

@@ -7,10 +7,11 @@ executor -> database -> executor event -> realtime emit.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +20,22 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from tradewire import metrics
 from tradewire.accounts.sessions import SessionStore
 from tradewire.accounts.users import UserService
 from tradewire.api import auth, health, market, trading
+from tradewire.api import metrics as metrics_api
 from tradewire.api.errors import error_response, install_error_handlers
+from tradewire.api.request_id import RequestIdMiddleware
+from tradewire.cluster.bus import Bus, bus_from_url
+from tradewire.cluster.leader import LeaderLease
 from tradewire.market.cache import QuoteCache, quote_cache_from_url
 from tradewire.market.feed import MarketFeed, build_feed
 from tradewire.ratelimit import RateLimiter, storage_from_url
 from tradewire.realtime.server import RealtimeServer
 from tradewire.settings import Settings
 from tradewire.storage.database import Database
+from tradewire.tasks import cancel_and_wait
 from tradewire.trading.executor import TradeExecutor
 
 log = logging.getLogger(__name__)
@@ -36,52 +43,69 @@ log = logging.getLogger(__name__)
 DEFAULT_DASHBOARD_DIR = Path(__file__).resolve().parents[2] / "dashboard" / "dist"
 
 
+BOOK_RELOAD_SECONDS = 15.0
+"""How often the matching instance reloads resting orders from the database (a safety net for
+book announcements lost while Redis was unreachable)."""
+
+
 @dataclass
 class Services:
+    """Every long-lived part of one instance. With `REDIS_URL` set the instance is one of a
+    cluster: the bus, the quote cache, rate limits and the Socket.IO manager live in Redis, and
+    the feed runs on whichever instance holds the leader lease."""
+
     settings: Settings
     db: Database
     users: UserService
     sessions: SessionStore
+    bus: Bus
     quotes: QuoteCache
     feed: MarketFeed
     executor: TradeExecutor
     limiter: RateLimiter
     realtime: RealtimeServer | None
+    lease: LeaderLease = field(init=False)
+    _maintenance: asyncio.Task[None] | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.lease = LeaderLease(self.settings.redis_url, self._lead, self._follow)
+
+    @property
+    def cluster(self) -> bool:
+        return bool(self.settings.redis_url)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
         db = Database(settings.resolved_database_url)
+        bus = bus_from_url(settings.redis_url)
         quotes = quote_cache_from_url(settings.redis_url)
-        feed = build_feed(settings, quotes)
-        executor = TradeExecutor(db, quotes, feed.is_known)
+        # one process: the feed emits to its own listeners; a cluster: through the bus
+        feed = build_feed(settings, quotes, bus if settings.redis_url else None)
+        executor = TradeExecutor(db, quotes, feed.is_known, bus)
         sessions = SessionStore(db, settings.session_ttl)
         limiter = RateLimiter(storage_from_url(settings.redis_url))
         realtime = (
-            RealtimeServer(settings, sessions, executor, feed, quotes, limiter)
+            RealtimeServer(settings, sessions, executor, feed, quotes, limiter, bus)
             if settings.realtime_enabled
             else None
         )
-        return cls(
-            settings,
-            db,
-            UserService(db, settings.starting_cash),
-            sessions,
-            quotes,
-            feed,
-            executor,
-            limiter,
-            realtime,
-        )
+        users = UserService(db, settings.starting_cash)
+        return cls(settings, db, users, sessions, bus, quotes, feed, executor, limiter, realtime)
 
     async def start(self) -> None:
         await self.db.upgrade()
         if self.settings.seed_demo:
             await self.users.ensure_demo()
+        await self.bus.start()
         resting = await self.executor.load_book()
+        self.executor.matching = False
         self.feed.on("quote", self.executor.on_quote)
         if self.realtime is not None:
             self.realtime.attach()
-        await self.feed.start()
+        await self.lease.start()
+        self._maintenance = asyncio.create_task(self._maintain(), name="maintenance")
+        if self.cluster:
+            metrics.track_pubsub(lambda: all(self.cluster_checks().values()))
         log.info(
             "tradewire started",
             extra={
@@ -90,6 +114,7 @@ class Services:
                 "symbols": len(self.feed.symbols),
                 "resting_orders": resting,
                 "realtime": self.realtime is not None,
+                "feed_leader": self.lease.is_leader,
             },
         )
 
@@ -99,17 +124,48 @@ class Services:
             await self.realtime.shutdown()
 
     async def stop(self) -> None:
-        await self.feed.stop()
+        await cancel_and_wait(self._maintenance)
+        await self.lease.stop()  # stops the feed here, and hands it over at once
         self.feed.remove_listener("quote", self.executor.on_quote)
         if self.realtime is not None:
             self.realtime.detach()
         await self.executor.drain()
+        await self.bus.close()
         await self.quotes.close()
         await self.db.close()
         log.info("tradewire stopped")
 
+    async def _lead(self) -> None:
+        """This instance got the feed: match the book (reloaded: the database is the authority)
+        and run the source from where the market stands."""
+        await self.executor.load_book()
+        self.executor.matching = True
+        await self.feed.start()
+
+    async def _follow(self) -> None:
+        self.executor.matching = False
+        await self.feed.stop()
+
+    async def _maintain(self) -> None:
+        while True:
+            await asyncio.sleep(BOOK_RELOAD_SECONDS)
+            try:
+                if self.cluster and self.executor.matching:
+                    await self.executor.load_book()
+            except Exception:
+                log.exception("maintenance step failed")
+
+    def cluster_checks(self) -> dict[str, bool]:
+        """In a cluster: do messages published through Redis come back (bus and Socket.IO)?"""
+        if not self.cluster:
+            return {}
+        checks = {"bus": self.bus.flowing}
+        if self.realtime is not None:
+            checks["socketio_pubsub"] = self.realtime.pubsub_flowing
+        return checks
+
     async def readiness(self) -> dict[str, bool]:
-        return {"database": await self.db.ping()}
+        return {"database": await self.db.ping(), **self.cluster_checks()}
 
 
 def create_app(settings: Settings | None = None) -> Any:
@@ -141,8 +197,9 @@ def create_app(settings: Settings | None = None) -> Any:
         allow_methods=["*"],
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
     )
+    api.add_middleware(RequestIdMiddleware)
     install_error_handlers(api)
-    for router in (health.router, auth.router, market.router, trading.router):
+    for router in (health.router, auth.router, market.router, trading.router, metrics_api.router):
         api.include_router(router)
     mount_dashboard(api, settings.dashboard_dir or DEFAULT_DASHBOARD_DIR)
     if services.realtime is None:

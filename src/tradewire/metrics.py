@@ -1,12 +1,29 @@
-"""Prometheus metrics of this instance (each instance is scraped on its own).
+"""Prometheus metrics of this instance, served at `GET /metrics` (`tradewire.api.metrics`).
 
-Labels are bounded: event names are the known set (unknown events count as "*"), never user
-ids or symbols.
+Each instance counts only what it does itself and is scraped on its own; Prometheus adds the
+`instance` label, and fleet-wide figures are `sum()` in PromQL. Every metric, every alert on it
+and what to do when one fires is in docs/MONITORING.md; deploy/prometheus/alerts.yml and
+deploy/grafana/tradewire.json use these exact names (tests/test_observability.py checks that).
+
+Labels are bounded: event names are the known set (unknown events count as "*"), disconnect
+reasons are python-socketio's few, order outcomes the order statuses. Never user ids, sids or
+symbols.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import time
+from collections.abc import Callable
+from contextvars import ContextVar
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
+
+from prometheus_client import Counter, Gauge, Histogram, Info
+
+if TYPE_CHECKING:
+    from tradewire.settings import Settings
+
+# ------------------------------------------------------------------ connections
 
 CONNECTIONS = Gauge("tradewire_socket_connections", "Connected Socket.IO clients", ["transport"])
 CONNECTS = Counter("tradewire_socket_connects_total", "Accepted Socket.IO connections")
@@ -15,6 +32,18 @@ AUTH_FAILURES = Counter(
     "tradewire_socket_auth_failures_total",
     "Socket.IO handshakes refused for a missing or invalid session",
 )
+FLOOD_DISCONNECTS = Counter(
+    "tradewire_socket_flood_disconnects_total",
+    "Sockets disconnected for sustained rate-limit abuse",
+)
+HANDSHAKE_SECONDS = Histogram(
+    "tradewire_socket_handshake_seconds",
+    "Socket.IO connect handler duration (session check)",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+)
+
+# ------------------------------------------------------------------ messages
+
 EVENTS_RECEIVED = Counter(
     "tradewire_socket_events_received_total", "Client events received", ["event"]
 )
@@ -25,15 +54,92 @@ MESSAGES_EMITTED = Counter(
 )
 EMIT_FAILURES = Counter("tradewire_socket_emit_failures_total", "Emits that raised", ["event"])
 RATE_LIMITED = Counter(
-    "tradewire_socket_rate_limited_total", "Client events refused by the rate limiter", ["event"]
+    "tradewire_socket_rate_limited_total",
+    "Client events refused by the rate limiter",
+    ["event"],
 )
-FLOOD_DISCONNECTS = Counter(
-    "tradewire_socket_flood_disconnects_total",
-    "Sockets disconnected for sustained rate-limit abuse",
+
+# ------------------------------------------------------------------ trading
+
+ORDERS = Counter(
+    "tradewire_orders_total",
+    "New orders by their outcome when placed: filled, open (a resting limit order) or rejected",
+    ["status"],
 )
-ORDERS = Counter("tradewire_orders_total", "Orders by outcome", ["status"])
-HANDSHAKE_SECONDS = Histogram(
-    "tradewire_socket_handshake_seconds",
-    "Socket.IO connect handler duration (session check)",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+
+# ------------------------------------------------------------------ delivery latency
+
+# 0.5 s is a bucket boundary on purpose: the p95 alert compares against it, and
+# histogram_quantile is exact only at boundaries.
+DELIVERY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+QUOTE_DELIVERY_SECONDS = Histogram(
+    "tradewire_quote_delivery_seconds",
+    "From a quote's ts (made by the market feed) to its quote:update emit completing",
+    buckets=DELIVERY_BUCKETS,
 )
+ORDER_TO_TRADE_SECONDS = Histogram(
+    "tradewire_order_to_trade_seconds",
+    "From an order reaching the executor to its trade:executed emit completing "
+    "(orders that fill at once; resting limit orders are not counted)",
+    buckets=DELIVERY_BUCKETS,
+)
+
+# ------------------------------------------------------------------ instance
+
+REDIS_PUBSUB_UP = Gauge(
+    "tradewire_redis_pubsub_up",
+    "1 while this instance's Redis pub/sub delivers (its own heartbeat comes back), else 0; "
+    'meaningful only in cluster mode (tradewire_instance_info{cluster="redis"})',
+)
+INSTANCE = Info("tradewire_instance", "What this instance runs: version and configuration")
+
+_ORDER_RECEIVED_AT: ContextVar[float | None] = ContextVar("order_received_at", default=None)
+
+
+def observe_quote_delivery(quote_ts_ms: int) -> None:
+    """Record one quote emitted now; `quote_ts_ms` is `Quote.ts` (epoch milliseconds).
+
+    Wall clock on both ends: a quote made on another instance carries that instance's clock, so
+    skew shows up here (negative values are clamped to 0)."""
+    QUOTE_DELIVERY_SECONDS.observe(max(0.0, time.time() - quote_ts_ms / 1000))
+
+
+def mark_order_received() -> None:
+    """Note that an order arrived, for `observe_order_to_trade` (called by the executor).
+
+    The mark lives in a context variable, so it follows the order into the tasks its events
+    start (pyee runs each listener in a task that copies the context) and no further: a resting
+    limit order filled later from a quote task carries no mark and is not timed."""
+    _ORDER_RECEIVED_AT.set(time.perf_counter())
+
+
+def observe_order_to_trade() -> None:
+    """Record a trade:executed emit completing now, if its order was marked in this context."""
+    received = _ORDER_RECEIVED_AT.get()
+    if received is not None:
+        ORDER_TO_TRADE_SECONDS.observe(time.perf_counter() - received)
+
+
+def track_pubsub(flowing: Callable[[], bool]) -> None:
+    """Make `tradewire_redis_pubsub_up` read `flowing()` at every scrape (the cluster bus)."""
+    REDIS_PUBSUB_UP.set_function(lambda: 1.0 if flowing() else 0.0)
+
+
+def describe_instance(settings: Settings) -> None:
+    """Set `tradewire_instance_info` from the settings (a handful of fixed values)."""
+    INSTANCE.info(
+        {
+            "version": _version(),
+            "cluster": "redis" if settings.redis_url else "single",
+            "database": "sqlite" if settings.is_sqlite else "postgresql",
+            "realtime": "true" if settings.realtime_enabled else "false",
+        }
+    )
+
+
+def _version() -> str:
+    try:
+        return version("tradewire")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
+        return "unknown"

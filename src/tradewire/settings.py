@@ -71,8 +71,14 @@ class Settings(BaseSettings):
 
     @cached_property
     def resolved_database_url(self) -> str:
-        if self.database_url:
-            return self.database_url
+        """The SQLAlchemy URL. A plain `postgres://` or `postgresql://` URL (as hosting
+        platforms hand out) gets the asyncpg driver the service needs."""
+        url = self.database_url
+        for plain in ("postgres://", "postgresql://"):
+            if url.startswith(plain):
+                return "postgresql+asyncpg://" + url.removeprefix(plain)
+        if url:
+            return url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'tradewire.db').resolve()}"
 
     @property

@@ -22,10 +22,12 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     """Ready to take traffic: the database answers (and, in cluster mode, Redis pub/sub flows)."""
     checks = await services.readiness()
     ready = all(checks.values())
-    return JSONResponse(
-        {"status": "ready" if ready else "not ready", "checks": checks},
-        status_code=200 if ready else 503,
-    )
+    body = {
+        "status": "ready" if ready else "not ready",
+        "checks": checks,
+        "feedLeader": services.lease.is_leader,
+    }
+    return JSONResponse(body, status_code=200 if ready else 503)
 
 
 @router.get("/api/config", response_model=ConfigOut, tags=["accounts"])

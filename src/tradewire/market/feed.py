@@ -11,8 +11,10 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Protocol
 
+from pydantic import ValidationError
 from pyee.asyncio import AsyncIOEventEmitter
 
+from tradewire.cluster.bus import Bus
 from tradewire.market.cache import QuoteCache
 from tradewire.market.replay import ReplaySource, sample_ticks_path
 from tradewire.market.simulated import SimulatedSource
@@ -21,6 +23,8 @@ from tradewire.schemas import Quote
 from tradewire.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+QUOTES_CHANNEL = "quotes"
 
 
 class QuoteSource(Protocol):
@@ -46,13 +50,28 @@ class MarketFeed(AsyncIOEventEmitter):
     it and stops (`running` turns False).
     """
 
-    def __init__(self, source: QuoteSource, cache: QuoteCache, symbols: list[SymbolInfo]) -> None:
+    def __init__(
+        self,
+        source: QuoteSource,
+        cache: QuoteCache,
+        symbols: list[SymbolInfo],
+        bus: Bus | None = None,
+    ) -> None:
+        """With a `bus` (cluster mode) the feed that runs the source publishes each quote on
+        the bus's "quotes" channel instead of emitting it, and every instance's feed, the
+        publisher's included, emits what arrives there: one source, every instance's
+        listeners."""
         super().__init__()
+        self._bus = bus
+        self._bus_failing = False
+        if bus is not None:
+            bus.subscribe(QUOTES_CHANNEL, self._receive)
         self.symbols = list(symbols)
         self._by_symbol = {info.symbol: info for info in self.symbols}
         self._source = source
         self._cache = cache
         self._task: asyncio.Task[None] | None = None
+        self._stopping: asyncio.Event | None = None  # set by stop() for the running loop
         self._emitting: Quote | None = None  # the quote being emitted, for error context
         self._cache_failing = False
         self.add_listener("error", self._log_listener_error)
@@ -72,9 +91,14 @@ class MarketFeed(AsyncIOEventEmitter):
         run the tick loop in a task. No-op when already running."""
         if self.running:
             return
+        resume = getattr(self._source, "resume", None)
+        if resume is not None:
+            # continue the market where it stands (another instance may have run it)
+            resume(await self._cache.all())
         for quote in self._source.initial_quotes():
             await self._cache.put(quote)
-        self._task = asyncio.create_task(self._run(), name="market-feed")
+        self._stopping = asyncio.Event()
+        self._task = asyncio.create_task(self._run(self._stopping), name="market-feed")
         logger.info("market feed started", extra={"symbols": len(self.symbols)})
 
     async def stop(self) -> None:
@@ -82,6 +106,11 @@ class MarketFeed(AsyncIOEventEmitter):
         task, self._task = self._task, None
         if task is None:
             return
+        # Cancel, and also ask the loop to end: on Python 3.11 a cancellation that lands while
+        # redis-py finishes a socket write (asyncio.wait_for) can be swallowed, and the loop
+        # would go on forever.
+        if self._stopping is not None:
+            self._stopping.set()
         task.cancel()
         try:
             await task
@@ -91,11 +120,13 @@ class MarketFeed(AsyncIOEventEmitter):
                 raise  # stop() itself was cancelled
         logger.info("market feed stopped")
 
-    async def _run(self) -> None:
+    async def _run(self, stopping: asyncio.Event) -> None:
         ticks = self._source.ticks()
         try:
             async for quote in ticks:
                 await self._publish(quote)
+                if stopping.is_set():
+                    return
         except Exception:
             logger.exception(
                 "market source failed; the feed has stopped",
@@ -127,6 +158,37 @@ class MarketFeed(AsyncIOEventEmitter):
             if self._cache_failing:
                 self._cache_failing = False
                 logger.info("quote cache writes recovered", extra={"symbol": quote.symbol})
+        if self._bus is not None:
+            await self._relay(self._bus, quote)
+            return
+        self._deliver(quote)
+
+    async def _relay(self, bus: Bus, quote: Quote) -> None:
+        try:
+            await bus.publish(QUOTES_CHANNEL, quote.wire())
+        except Exception as exc:
+            if not self._bus_failing:
+                self._bus_failing = True
+                logger.error(
+                    "quote not published to the cluster; retrying with the next",
+                    exc_info=exc,
+                    extra={"symbol": quote.symbol, "seq": quote.seq},
+                )
+        else:
+            if self._bus_failing:
+                self._bus_failing = False
+                logger.info("quote publishing recovered", extra={"symbol": quote.symbol})
+
+    def _receive(self, message: dict[str, object]) -> None:
+        """A quote from the cluster's feed (bus subscription)."""
+        try:
+            quote = Quote.model_validate(message)
+        except ValidationError:
+            logger.warning("malformed quote on the bus; dropped")
+            return
+        self._deliver(quote)
+
+    def _deliver(self, quote: Quote) -> None:
         self._emitting = quote
         try:
             self.emit("quote", quote)
@@ -144,7 +206,7 @@ class MarketFeed(AsyncIOEventEmitter):
         logger.error("market feed listener failed", exc_info=exc, extra=context)
 
 
-def build_feed(settings: Settings, cache: QuoteCache) -> MarketFeed:
+def build_feed(settings: Settings, cache: QuoteCache, bus: Bus | None = None) -> MarketFeed:
     """The feed `settings` describe: MARKET_SOURCE, MARKET_SYMBOLS, MARKET_TICK_RATE,
     MARKET_SEED for the simulation; MARKET_REPLAY_FILE, _SPEED, _LOOP for replay (which trades
     the file's symbols and ignores MARKET_SYMBOLS). Raises `ValueError` for a bad symbol list or
@@ -169,4 +231,4 @@ def build_feed(settings: Settings, cache: QuoteCache) -> MarketFeed:
             for symbol, first_last in replay.opening_prices.items()
         ]
         source = replay
-    return MarketFeed(source, cache, symbols)
+    return MarketFeed(source, cache, symbols, bus)

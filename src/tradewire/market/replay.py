@@ -18,7 +18,7 @@ import csv
 import io
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from importlib import resources
@@ -158,6 +158,14 @@ class ReplaySource:
     def opening_prices(self) -> dict[str, Decimal]:
         """Each symbol's first `last` in the file (its `open`), in order of first appearance."""
         return {symbol: track.open for symbol, track in self._tracks.items()}
+
+    def resume(self, quotes: Iterable[Quote]) -> None:
+        """Continue `seq` (and `open`) from `quotes`, the market's latest state, when this
+        instance takes over the feed of a cluster. Playback restarts at the file's first row."""
+        for quote in quotes:
+            track = self._tracks.get(quote.symbol)
+            if track is not None:
+                track.open, track.latest = quote.open, quote
 
     def initial_quotes(self) -> list[Quote]:
         """The current quote per symbol; before playback, each symbol's first row (seq 1)."""

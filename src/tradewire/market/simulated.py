@@ -21,7 +21,7 @@ import heapq
 import math
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -95,6 +95,17 @@ class SimulatedSource:
         self._schedule = [(self._rng.expovariate(tick_rate), i) for i in range(len(symbols))]
         heapq.heapify(self._schedule)
         self._now = 0.0  # source time of the last tick
+
+    def resume(self, quotes: Iterable[Quote]) -> None:
+        """Continue from `quotes`, the market's latest state (when this instance takes over the
+        feed of a cluster): same prices, opening prices and `seq` numbers, so no client sees a
+        price jump back or a `seq` go down. Symbols without a quote keep their own state."""
+        latest = {q.symbol: q for q in quotes}
+        for track in self._tracks:
+            quote = latest.get(track.info.symbol)
+            if quote is not None:
+                track.price, track.open, track.seq = float(quote.last), quote.open, quote.seq
+        self._quotes = None
 
     def initial_quotes(self) -> list[Quote]:
         """The current quote per symbol: the opening quote (seq 1, at `base_price`) before any

@@ -2,7 +2,8 @@
 
 The simulated market starts each symbol at `base_price` and moves it with the symbol's annualized
 `volatility` (see `simulated.py`). The order of `UNIVERSE` matters: `MARKET_SYMBOLS=50` takes the
-first 50, so the most recognizable names come first.
+first 50, so the most recognizable names come first. `make_quote` holds the change math every
+source shares.
 """
 
 from __future__ import annotations

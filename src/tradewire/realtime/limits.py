@@ -41,7 +41,6 @@ MAX_TRACKED_EVENT_NAME = 64
 @dataclass(slots=True)
 class _Block:
     until: float
-    logged: bool = False
 
 
 @dataclass(slots=True)
@@ -56,12 +55,17 @@ class EventGuard:
 
     Once a user is over a limit, further events of that kind are refused from a local
     deadline without touching the shared storage, so a flood costs a dict lookup per event.
-    The storage (memory or Redis) stays the authority: the deadline is what it answered."""
+    The storage (memory or Redis) stays the authority: the deadline is what it answered.
+
+    Every refused event is counted (`tradewire_socket_rate_limited_total`); the warning is
+    logged once per user and event kind per limit window, however long the abuse goes on."""
 
     limiter: RateLimiter
     items: dict[str, RateLimitItem] = field(init=False)
     default_item: RateLimitItem = field(init=False)
     _blocked: dict[tuple[int, str], _Block] = field(default_factory=dict, init=False)
+    # _quiet_until[(user_id, key)] = monotonic time before which that user is not logged again
+    _quiet_until: dict[tuple[int, str], float] = field(default_factory=dict, init=False)
     _abuse: dict[str, _Abuse] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
@@ -78,36 +82,42 @@ class EventGuard:
         block = self._blocked.get((user_id, key))
         if block is not None:
             if now < block.until:
+                metrics.RATE_LIMITED.labels(event=key).inc()
                 return max(1, int((block.until - now) * 1000))
             del self._blocked[(user_id, key)]
-        retry_ms = await self.limiter.hit(
-            self.items.get(key, self.default_item), "event", str(user_id), key
-        )
+        item = self.items.get(key, self.default_item)
+        retry_ms = await self.limiter.hit(item, "event", str(user_id), key)
         if retry_ms is None:
             return None
-        block = _Block(until=now + retry_ms / 1000)
-        self._blocked[(user_id, key)] = block
+        self._blocked[(user_id, key)] = _Block(until=now + retry_ms / 1000)
         metrics.RATE_LIMITED.labels(event=key).inc()
-        log.warning(
-            "rate limit exceeded",
-            extra={"user_id": user_id, "event": key, "retry_after_ms": retry_ms},
-        )
+        if now >= self._quiet_until.get((user_id, key), 0.0):
+            self._quiet_until[(user_id, key)] = now + item.get_expiry()
+            log.warning(
+                "rate limit exceeded",
+                extra={"user_id": user_id, "event": key, "retry_after_ms": retry_ms},
+            )
         return retry_ms
 
     def record_rejection(self, sid: str) -> bool:
-        """Count a refused event of `sid`; True when the socket should be disconnected."""
+        """Count a refused event of `sid`; True when the socket should be disconnected.
+
+        True once, for the refusal that reaches `ABUSE_MAX_REJECTED` within the window: events
+        of the same burst that are handled before the disconnect lands do not ask again."""
         now = time.monotonic()
         abuse = self._abuse.setdefault(sid, _Abuse(window_start=now))
         if now - abuse.window_start > ABUSE_WINDOW_SECONDS:
             abuse.window_start, abuse.rejected = now, 0
         abuse.rejected += 1
-        return abuse.rejected >= ABUSE_MAX_REJECTED
+        return abuse.rejected == ABUSE_MAX_REJECTED
 
     def forget(self, sid: str) -> None:
         self._abuse.pop(sid, None)
 
     def prune(self) -> None:
-        """Drop expired blocks (called periodically)."""
+        """Drop expired blocks and log silences (called periodically)."""
         now = time.monotonic()
         for key in [k for k, b in self._blocked.items() if b.until <= now]:
             del self._blocked[key]
+        for key in [k for k, until in self._quiet_until.items() if until <= now]:
+            del self._quiet_until[key]

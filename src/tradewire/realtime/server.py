@@ -14,6 +14,7 @@ in docs/WEBSOCKET.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -21,17 +22,20 @@ from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
+import engineio
 import socketio
 from pydantic import ValidationError
 
 from tradewire import metrics
 from tradewire.accounts.sessions import SESSION_REVOKED, SessionInfo, SessionStore
 from tradewire.api.deps import SESSION_COOKIE
+from tradewire.cluster.bus import Bus, MemoryBus
 from tradewire.market.cache import QuoteCache
 from tradewire.market.feed import MarketFeed
 from tradewire.ratelimit import RateLimiter
 from tradewire.realtime.codec import OrjsonCodec
 from tradewire.realtime.limits import MAX_TRACKED_EVENT_NAME, EventGuard
+from tradewire.realtime.manager import HeartbeatRedisManager, make_manager
 from tradewire.schemas import (
     Portfolio,
     Quote,
@@ -58,6 +62,9 @@ QUOTE_BATCH_INTERVAL = 0.05
 MAX_MESSAGE_BYTES = 64 * 1024
 """Engine.IO closes a connection whose packet is larger (transport limit)."""
 SHUTDOWN_RECONNECT_AFTER_MS = 1000
+SESSIONS_CHANNEL = "sessions"
+LONG_POLL_DRAIN_SECONDS = 1.0
+"""On shutdown, how long a long-polling client gets to fetch its last packets."""
 
 Ack = dict[str, Any]
 Handler = Callable[[str, "SocketState", Any], Awaitable[Ack]]
@@ -104,18 +111,16 @@ class RealtimeServer:
         feed: MarketFeed,
         quotes: QuoteCache,
         limiter: RateLimiter,
+        bus: Bus | None = None,
     ) -> None:
         self.settings = settings
+        self.bus: Bus = bus if bus is not None else MemoryBus()
         self.sessions = sessions
         self.executor = executor
         self.feed = feed
         self.quotes = quotes
         self.guard = EventGuard(limiter)
-        manager = (
-            socketio.AsyncRedisManager(settings.redis_url, channel="tradewire:socketio")
-            if settings.redis_url
-            else socketio.AsyncManager()
-        )
+        manager = make_manager(settings.redis_url)
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
             client_manager=manager,
@@ -128,6 +133,12 @@ class RealtimeServer:
             logger=False,
             engineio_logger=False,
         )
+        # python-engineio leaves a long-poll GET waiting when its client closes the connection:
+        # the request stays open until the poll times out (40 s), which keeps that client's
+        # HTTP connection busy (a Node client cannot even exit) and holds uvicorn's graceful
+        # stop. Its disconnect handler is wrapped to answer that GET.
+        self._socketio_on_eio_disconnect = self.sio.eio.handlers["disconnect"]
+        self.sio.eio.on("disconnect", self._on_engineio_disconnect)
         self.accepting = True
         # sockets[sid]: this instance's sockets; batch_sockets: those that asked for batches
         self.sockets: dict[str, SocketState] = {}
@@ -159,7 +170,15 @@ class RealtimeServer:
         self.executor.on(TRADE_FAILED, self.emit_trade_failed)
         self.executor.on(PORTFOLIO_UPDATED, self.emit_portfolio_update)
         self.feed.on("quote", self._on_quote)
-        self.sessions.on(SESSION_REVOKED, self.disconnect_session)
+        self.sessions.on(SESSION_REVOKED, self._announce_revocation)
+        self.bus.subscribe(SESSIONS_CHANNEL, self._on_session_message)
+        if isinstance(self.sio.manager, HeartbeatRedisManager):
+            # python-socketio starts the manager's listener on the first connection; start it
+            # now, so cross-instance events and the heartbeat flow before anyone connects
+            if not self.sio.manager_initialized:
+                self.sio.manager_initialized = True
+                self.sio.manager.initialize()
+            self.sio.manager.start_heartbeat()
         self._flusher = asyncio.create_task(self._flush_batches_forever())
         self._attached = True
 
@@ -170,7 +189,10 @@ class RealtimeServer:
         self.executor.remove_listener(TRADE_FAILED, self.emit_trade_failed)
         self.executor.remove_listener(PORTFOLIO_UPDATED, self.emit_portfolio_update)
         self.feed.remove_listener("quote", self._on_quote)
-        self.sessions.remove_listener(SESSION_REVOKED, self.disconnect_session)
+        self.sessions.remove_listener(SESSION_REVOKED, self._announce_revocation)
+        self.bus.unsubscribe(SESSIONS_CHANNEL, self._on_session_message)
+        if isinstance(self.sio.manager, HeartbeatRedisManager):
+            self._spawn(self.sio.manager.stop_heartbeat())
         if self._flusher is not None:
             self._flusher.cancel()
             self._flusher = None
@@ -181,17 +203,41 @@ class RealtimeServer:
         self.accepting = False
         notice = ShutdownNotice(reconnect_after_ms=SHUTDOWN_RECONNECT_AFTER_MS).wire()
         sids = list(self.sockets)
+        long_polling = [socket for sid in sids if (socket := self._long_poll(sid)) is not None]
         for sid in sids:
-            await self._emit("server:shutdown", notice, to=sid)
+            await self._emit("server:shutdown", notice, to=sid, ignore_queue=True)
         for sid in sids:
             try:
                 await self.sio.disconnect(sid, ignore_queue=True)
             except Exception:  # a socket that went away meanwhile
                 log.debug("disconnect during shutdown failed", extra={"sid": sid})
+        if long_polling:
+            await asyncio.gather(*(self._close_long_poll(socket) for socket in long_polling))
         log.info("realtime server stopped", extra={"sockets": len(sids)})
         self.detach()
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=2)
+
+    def _long_poll(self, sid: str) -> Any:
+        """The Engine.IO socket of `sid` if that client is on the polling transport, else None."""
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        socket = self.sio.eio.sockets.get(eio_sid) if eio_sid else None
+        return socket if socket is not None and not socket.upgraded else None
+
+    async def _close_long_poll(self, socket: Any) -> None:
+        """Queue an Engine.IO CLOSE for a long-polling client that was just disconnected.
+
+        A GET that waits for packets is answered only when something is queued: left alone it
+        waits until the poll times out (ping interval + timeout, 40 s) and holds uvicorn's
+        graceful stop for its whole grace period. The CLOSE is queued once the client fetched
+        what was queued before it (the notice, the disconnect), so it reads them in that order;
+        it answers the GET that waits now or the next one. Put in the queue directly: `send()`
+        refuses a socket the client closed meanwhile, whose GET may still be waiting, and
+        `eio.disconnect()` waits for the client to fetch the CLOSE, which one that already left
+        never does."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(socket.queue.join(), LONG_POLL_DRAIN_SECONDS)
+        socket.queue.put_nowait(engineio.packet.Packet(engineio.packet.CLOSE))
 
     # ------------------------------------------------------------ connection
 
@@ -227,6 +273,16 @@ class RealtimeServer:
             extra={"user_id": session.user_id, "sid": sid, "transport": transport},
         )
 
+    async def _on_engineio_disconnect(self, eio_sid: str, reason: Any = None) -> None:
+        await self._socketio_on_eio_disconnect(eio_sid, reason)
+        socket = self.sio.eio.sockets.get(eio_sid)
+        if (
+            socket is not None
+            and not socket.upgraded
+            and reason == self.sio.eio.reason.CLIENT_DISCONNECT
+        ):
+            socket.queue.put_nowait(engineio.packet.Packet(engineio.packet.NOOP))
+
     async def _on_disconnect(self, sid: str, reason: str = "unknown") -> None:
         state = self.sockets.pop(sid, None)
         self.batch_sockets.pop(sid, None)
@@ -247,17 +303,34 @@ class RealtimeServer:
             },
         )
 
-    async def disconnect_session(self, session: SessionInfo) -> None:
+    @property
+    def pubsub_flowing(self) -> bool:
+        """True unless a Redis manager's heartbeat stopped coming back (see manager.py)."""
+        manager = self.sio.manager
+        return not isinstance(manager, HeartbeatRedisManager) or manager.flowing
+
+    async def _announce_revocation(self, session: SessionInfo) -> None:
+        """A session was revoked here: tell every instance (this one included)."""
+        message = {"op": "revoked", "sessionKey": session.session_key, "userId": session.user_id}
+        try:
+            await self.bus.publish(SESSIONS_CHANNEL, message)
+        except Exception as exc:  # at least this instance's sockets go
+            log.warning("revocation not announced", extra={"error": repr(exc)})
+            await self.disconnect_session(session.session_key, session.user_id)
+
+    async def _on_session_message(self, message: dict[str, Any]) -> None:
+        if message.get("op") == "revoked" and isinstance(message.get("sessionKey"), str):
+            await self.disconnect_session(message["sessionKey"], message.get("userId"))
+
+    async def disconnect_session(self, session_key: str, user_id: object = None) -> None:
         """Disconnect every socket of a revoked session (logout) on this instance."""
-        sids = [
-            s.sid for s in self.sockets.values() if s.session.session_key == session.session_key
-        ]
+        sids = [s.sid for s in self.sockets.values() if s.session.session_key == session_key]
         for sid in sids:
-            await self.sio.disconnect(sid)
+            await self.sio.disconnect(sid, ignore_queue=True)
         if sids:
             log.info(
                 "session revoked; sockets disconnected",
-                extra={"user_id": session.user_id, "sockets": len(sids)},
+                extra={"user_id": user_id, "sockets": len(sids)},
             )
 
     # ------------------------------------------------------------ client events
@@ -275,7 +348,7 @@ class RealtimeServer:
             notice = RateLimitedEvent(
                 event=event[:MAX_TRACKED_EVENT_NAME], retry_after_ms=retry_ms
             ).wire()
-            await self._emit("rate_limited", notice, to=sid)
+            await self._emit("rate_limited", notice, to=sid, ignore_queue=True)
             if self.guard.record_rejection(sid):
                 metrics.FLOOD_DISCONNECTS.inc()
                 log.warning(
@@ -355,12 +428,15 @@ class RealtimeServer:
 
     async def emit_trade_notification(self, user_id: int, trade: TradeOut) -> None:
         await self._emit("trade:executed", trade.wire(), room=f"user:{user_id}")
+        metrics.observe_order_to_trade()
 
     async def emit_trade_failed(self, user_id: int, failed: TradeFailed) -> None:
         await self._emit("trade:failed", failed.wire(), room=f"user:{user_id}")
 
     async def emit_quote_update(self, symbol: str, quote: Quote) -> None:
-        await self._emit("quote:update", quote.wire(), room=f"quote:{symbol}")
+        # every instance gets every quote from the feed: deliver to this instance's sockets only
+        await self._emit("quote:update", quote.wire(), room=f"quote:{symbol}", ignore_queue=True)
+        metrics.observe_quote_delivery(quote.ts)
 
     async def _emit(self, event: str, data: Any, **target: Any) -> None:
         """Emit and never raise: a failed emit is logged with context and counted."""
@@ -394,10 +470,12 @@ class RealtimeServer:
         if not pending:
             return
         encoded = {s: q.wire() for s, q in pending.items()}
+        for quote in pending.values():
+            metrics.observe_quote_delivery(quote.ts)
         for sid, state in list(self.batch_sockets.items()):
             quotes = [encoded[s] for s in state.symbols if s in encoded]
             if quotes:
-                await self._emit("quotes:update", {"quotes": quotes}, to=sid)
+                await self._emit("quotes:update", {"quotes": quotes}, to=sid, ignore_queue=True)
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)

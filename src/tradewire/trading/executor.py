@@ -19,6 +19,11 @@ Market orders buy at the ask and sell at the bid. Limit orders fill at the quote
 the limit (buy: ask <= limit; sell: bid >= limit), immediately if it already does; they rest in
 an in-memory book per symbol that each quote is checked against, with no database access on the
 quote path unless something fills.
+
+In a cluster every instance keeps the book (resting and closed orders are announced on the
+instance bus, and the database is the authority it reloads from), but only the instance that
+runs the market feed matches it (`matching`), so a resting order is matched by exactly one
+instance; the conditional fill above makes a second attempt harmless anyway.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tradewire import metrics
+from tradewire.cluster.bus import Bus, MemoryBus
 from tradewire.errors import Conflict, NotFound
 from tradewire.market.cache import QuoteCache
 from tradewire.schemas import (
@@ -59,6 +66,7 @@ log = logging.getLogger(__name__)
 TRADE_EXECUTED = "trade:executed"
 TRADE_FAILED = "trade:failed"
 PORTFOLIO_UPDATED = "portfolio:updated"
+ORDERS_CHANNEL = "orders"
 
 REJECT_MESSAGES: dict[RejectReason, str] = {
     "INSUFFICIENT_CASH": "Not enough cash for this order.",
@@ -121,11 +129,21 @@ def trade_out(t: Trade) -> TradeOut:
 
 
 class TradeExecutor(AsyncIOEventEmitter):
-    def __init__(self, db: Database, quotes: QuoteCache, is_known: Callable[[str], bool]) -> None:
+    def __init__(
+        self,
+        db: Database,
+        quotes: QuoteCache,
+        is_known: Callable[[str], bool],
+        bus: Bus | None = None,
+    ) -> None:
         super().__init__()
         self._db = db
         self._quotes = quotes
         self._is_known = is_known
+        self._bus: Bus = bus if bus is not None else MemoryBus()
+        self._bus.subscribe(ORDERS_CHANNEL, self._on_book_message)
+        self.matching = True
+        """Whether this instance matches the book against quotes (the feed's instance)."""
         # book[symbol][order_id] = RestingOrder, the open limit orders this instance matches
         self._book: dict[str, dict[int, RestingOrder]] = defaultdict(dict)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -138,13 +156,13 @@ class TradeExecutor(AsyncIOEventEmitter):
             rows = list(await tx.scalars(select(Order).where(Order.status == "open")))
         self._book.clear()
         for o in rows:
-            self._rest(o)
+            self._add_to_book(o)
         return len(rows)
 
     def on_quote(self, quote: Quote) -> None:
         """Feed listener: fill the resting orders this quote crosses (in background tasks)."""
         book = self._book.get(quote.symbol)
-        if not book:
+        if not book or not self.matching:
             return
         for order in [o for o in book.values() if o.crosses(quote)]:
             del book[order.order_id]
@@ -166,12 +184,13 @@ class TradeExecutor(AsyncIOEventEmitter):
         self, user_id: int, req: OrderIn, idempotency_key: str | None = None
     ) -> OrderOut:
         """Record and execute an order. Returns it as recorded (filled, open or rejected)."""
+        metrics.mark_order_received()
         if idempotency_key is not None:
             existing = await self._by_idempotency_key(user_id, idempotency_key)
             if existing is not None:
                 return order_out(existing)
         try:
-            return await self._execute_new(user_id, req, idempotency_key)
+            out = await self._execute_new(user_id, req, idempotency_key)
         except IntegrityError:
             if idempotency_key is None:
                 raise
@@ -179,6 +198,8 @@ class TradeExecutor(AsyncIOEventEmitter):
             if existing is None:  # pragma: no cover - the constraint that failed names it
                 raise
             return order_out(existing)
+        metrics.ORDERS.labels(status=out.status).inc()
+        return out
 
     async def _execute_new(self, user_id: int, req: OrderIn, key: str | None) -> OrderOut:
         try:
@@ -215,7 +236,7 @@ class TradeExecutor(AsyncIOEventEmitter):
         except Rejected as exc:
             return await self._record_rejected(user_id, req, key, exc.reason)
         if trade is None:
-            self._rest(order)
+            await self._rest(order)
             log.info(
                 "order resting",
                 extra={"user_id": user_id, "order_id": order.id, "symbol": order.symbol},
@@ -293,8 +314,8 @@ class TradeExecutor(AsyncIOEventEmitter):
             )
             self._book[resting.symbol][resting.order_id] = resting
             return
-        if trade is not None:
-            await self._announce_fill(resting.user_id, trade)
+        await self._closed(resting.order_id, resting.symbol)
+        await self._announce_fill(resting.user_id, trade)
 
     async def _reject_open(self, resting: RestingOrder, reason: RejectReason) -> None:
         async with self._db.transaction() as tx:
@@ -304,6 +325,7 @@ class TradeExecutor(AsyncIOEventEmitter):
                 .values(status="rejected", reject_reason=reason, updated_at=utcnow())
             )
             order = await tx.get(Order, resting.order_id)
+        await self._closed(resting.order_id, resting.symbol)
         if result.rowcount != 1 or order is None:  # type: ignore[attr-defined]
             return
         self.emit(
@@ -321,15 +343,48 @@ class TradeExecutor(AsyncIOEventEmitter):
                 raise Conflict(f"The order is already {order.status}.", code="ORDER_NOT_OPEN")
             order.status = "cancelled"
             order.updated_at = utcnow()
-        self._book.get(order.symbol, {}).pop(order.id, None)
+        await self._closed(order.id, order.symbol)
         log.info("order cancelled", extra={"user_id": user_id, "order_id": order_id})
         return order_out(order)
 
-    def _rest(self, order: Order) -> None:
+    # ------------------------------------------------------------ the book, cluster-wide
+
+    def _add_to_book(self, order: Order) -> None:
         assert order.limit_price is not None
         self._book[order.symbol][order.id] = RestingOrder(
             order.id, order.user_id, order.symbol, order.side, order.quantity, order.limit_price
         )
+
+    async def _rest(self, order: Order) -> None:
+        self._add_to_book(order)
+        await self._announce_book(
+            {"op": "rest", "orderId": order.id, "userId": order.user_id, "symbol": order.symbol,
+             "side": order.side, "quantity": order.quantity, "limitPrice": str(order.limit_price)}
+        )  # fmt: skip
+
+    async def _closed(self, order_id: int, symbol: str) -> None:
+        self._book.get(symbol, {}).pop(order_id, None)
+        await self._announce_book({"op": "close", "orderId": order_id, "symbol": symbol})
+
+    async def _announce_book(self, message: dict[str, object]) -> None:
+        try:
+            await self._bus.publish(ORDERS_CHANNEL, message)
+        except Exception as exc:  # the matching instance reloads the book from the database
+            log.warning("book change not announced", extra={"error": repr(exc), **message})
+
+    def _on_book_message(self, message: dict[str, Any]) -> None:
+        """A book change announced by any instance (this one included)."""
+        try:
+            if message["op"] == "rest":
+                order = RestingOrder(
+                    int(message["orderId"]), int(message["userId"]), str(message["symbol"]),
+                    str(message["side"]), int(message["quantity"]), Decimal(message["limitPrice"]),
+                )  # fmt: skip
+                self._book[order.symbol][order.order_id] = order
+            elif message["op"] == "close":
+                self._book.get(message["symbol"], {}).pop(message["orderId"], None)
+        except (KeyError, TypeError, ValueError, ArithmeticError):
+            log.warning("malformed book message dropped")
 
     async def _announce_fill(self, user_id: int, trade: Trade) -> None:
         out = trade_out(trade)

@@ -26,7 +26,13 @@ def run_offline() -> None:
         context.run_migrations()
 
 
+MIGRATION_LOCK = 7_305_110_421
+"""PostgreSQL advisory lock id: instances that start together migrate one after another."""
+
+
 def _run(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
@@ -42,6 +48,7 @@ async def run_online() -> None:
     )
     async with engine.connect() as connection:
         await connection.run_sync(_run)
+        await connection.commit()  # ends the transaction the migration lock opened, if any
     await engine.dispose()
 
 

@@ -1,0 +1,154 @@
+"""The benchmark scenarios, their targets, and the quick, smoke and soak variants.
+
+A scenario is one run of the load generator against one server. S3 and S4 are not separate
+runs: S3 is a figure of the S1 runs (server CPU-seconds per million quote updates delivered,
+tradewire against the Node comparison server), S4 is the order latency measured in the S2 run,
+which places 50 orders/s throughout (one 10,000-client run instead of two).
+
+Users and sockets: tradewire allows each *user* 60 `subscribe:watchlist` per minute, and a
+login costs an argon2 verify (~50 ms of server CPU). So the harness creates few users, logs each
+in once, and opens several sockets on that one session (10 per user in S1, 50 in S2). Every
+socket of a user receives the user's `trade:executed` and `portfolio:update`, so one order
+fans out to those sockets: more than a one-tab user would cause, which we accept and state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    clients: int
+    users: int
+    symbols: int
+    tick_rate: float
+    symbols_per_client: int
+    orders_per_s: float
+    steady_s: float
+    warmup_s: float = 5.0
+    drain_s: float = 10.0
+    workers: int = 2
+    batch: bool = False
+    connect_concurrency: int = 64
+    phase_deadline_s: float = 300.0
+    sample_every_s: float = 0.0
+    targets: dict[str, float] = field(default_factory=dict)
+    """Target name -> bound, checked by `report.check_targets`."""
+
+    def generator_config(self, url: str) -> dict[str, Any]:
+        return {
+            "url": url,
+            "clients": self.clients,
+            "users": self.users,
+            "symbolsPerClient": self.symbols_per_client,
+            "batch": self.batch,
+            "ordersPerSecond": self.orders_per_s,
+            "workers": self.workers,
+            "connectConcurrency": self.connect_concurrency,
+            "phaseDeadlineS": self.phase_deadline_s,
+            "warmupS": self.warmup_s,
+            "steadyS": self.steady_s,
+            "drainS": self.drain_s,
+            "sampleEveryS": self.sample_every_s,
+            "tickRate": self.tick_rate,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k != "targets"}
+
+    @property
+    def timeout_s(self) -> float:
+        """Upper bound on one run, after which the orchestrator stops it."""
+        return 180 + 2 * self.phase_deadline_s + self.warmup_s + self.steady_s + 3 * self.drain_s
+
+
+S1 = Scenario(
+    name="S1",
+    title="1,000 clients, 50 symbols at 4 ticks/s, 10 symbols each, 20 orders/s",
+    clients=1000,
+    users=100,
+    symbols=50,
+    tick_rate=4.0,
+    symbols_per_client=10,
+    orders_per_s=20,
+    steady_s=60,
+    workers=2,
+    targets={"quote_p99_ms": 100, "order_p99_ms": 50, "server_cpu_pct": 50},
+)
+
+S2 = Scenario(
+    name="S2",
+    title="10,000 clients, 50 symbols at 1 tick/s, 10 symbols each, 50 orders/s (S4)",
+    clients=10_000,
+    users=200,
+    symbols=50,
+    tick_rate=1.0,
+    symbols_per_client=10,
+    orders_per_s=50,
+    steady_s=60,
+    warmup_s=10,
+    workers=4,
+    targets={
+        "all_connected": 1,
+        "delivered_ratio": 0.99,
+        "quote_p99_ms": 250,
+        "rss_per_conn_kb": 16,
+        "order_p99_ms": 100,
+    },
+)
+
+FULL = [S1, S2]
+
+QUICK = [
+    replace(S1, name="S1-quick", clients=200, users=20, steady_s=10, warmup_s=2, workers=1),
+    replace(
+        S2,
+        name="S2-quick",
+        clients=1000,
+        users=20,
+        orders_per_s=20,
+        steady_s=10,
+        warmup_s=2,
+        workers=1,
+    ),
+]
+
+SMOKE = [
+    replace(
+        S1,
+        name="smoke",
+        title="20 clients, 50 symbols at 4 ticks/s, 2 orders/s",
+        clients=20,
+        users=2,
+        orders_per_s=2,
+        steady_s=5,
+        warmup_s=1,
+        drain_s=5,
+        workers=1,
+        phase_deadline_s=60,
+        targets={},
+    )
+]
+
+
+def soak(minutes: float) -> Scenario:
+    """S1's load for `minutes` of steady state, RSS sampled every 30 s."""
+    return replace(
+        S1,
+        name="soak",
+        title=f"soak: S1's load for {minutes:g} minutes",
+        steady_s=minutes * 60,
+        sample_every_s=30,
+    )
+
+
+def by_name(names: list[str]) -> list[Scenario]:
+    known = {s.name: s for s in FULL + QUICK + SMOKE}
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise SystemExit(f"unknown scenario(s) {missing}; known: {sorted(known)}")
+    return [known[n] for n in names]

@@ -1,0 +1,81 @@
+"""The Socket.IO client manager: in memory for one process, Redis pub/sub for a cluster.
+
+`HeartbeatRedisManager` is python-socketio's `AsyncRedisManager` plus a heartbeat: every second
+it publishes a message through the very channel the manager listens on, and notes when it comes
+back. `flowing` turns False when heartbeats stop coming back, which `/readyz` reports: a worker
+whose pub/sub listener silently stopped is taken out of the load balancer instead of dropping
+every cross-instance event for hours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import socketio
+
+from tradewire.tasks import cancel_and_wait
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_EVENT = "tradewire:heartbeat"
+HEARTBEAT_INTERVAL = 1.0
+HEARTBEAT_STALE_AFTER = 3.5
+
+
+class HeartbeatRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+    def __init__(self, url: str, channel: str = "tradewire:socketio") -> None:
+        super().__init__(url, channel=channel)
+        self._last_heartbeat = 0.0
+        self._heartbeat_task: asyncio.Task[None] | None = None
+        self._heartbeat_stopping = False
+
+    @property
+    def flowing(self) -> bool:
+        return time.monotonic() - self._last_heartbeat < HEARTBEAT_STALE_AFTER
+
+    def start_heartbeat(self) -> None:
+        if self._heartbeat_task is None:
+            self._heartbeat_task = asyncio.create_task(
+                self._heartbeat_forever(), name="socketio-heartbeat"
+            )
+
+    async def stop_heartbeat(self) -> None:
+        if self._heartbeat_task is not None:
+            self._heartbeat_stopping = True
+            await cancel_and_wait(self._heartbeat_task)
+            self._heartbeat_task = None
+
+    async def _heartbeat_forever(self) -> None:
+        while not self._heartbeat_stopping:
+            # host_id differs from ours, so our own listener does not skip it as an echo
+            message = {
+                "method": "emit",
+                "event": HEARTBEAT_EVENT,
+                "data": [self.host_id],
+                "namespace": "/",
+                "room": HEARTBEAT_EVENT,
+                "skip_sid": None,
+                "callback": None,
+                "host_id": f"{self.host_id}:heartbeat",
+            }
+            try:
+                await self._publish(message)
+            except Exception as exc:
+                log.debug("socket.io heartbeat not sent", extra={"error": repr(exc)})
+            await asyncio.sleep(HEARTBEAT_INTERVAL)
+
+    async def _handle_emit(self, message: dict[str, Any]) -> None:
+        if message.get("event") == HEARTBEAT_EVENT:
+            if message.get("data") == [self.host_id]:
+                self._last_heartbeat = time.monotonic()
+            return
+        await super()._handle_emit(message)
+
+
+def make_manager(redis_url: str) -> socketio.AsyncManager:
+    if redis_url:
+        return HeartbeatRedisManager(redis_url)
+    return socketio.AsyncManager()

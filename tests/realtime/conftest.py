@@ -1,0 +1,66 @@
+"""Fixtures of the realtime suite: clients that are always closed, a server whose market is
+quiet (quotes arrive only when the test publishes them), and quote publishing."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import make_settings
+from tests.realtime.clients import Client
+from tests.support import LiveServer
+from tradewire.market.symbols import make_quote
+from tradewire.schemas import Quote
+
+Connect = Callable[..., Awaitable[Client]]
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[Connect]:
+    """`await connect(server, session_id, **options)`: a connected `Client`, closed after."""
+    made: list[Client] = []
+
+    async def connect_client(server: LiveServer, session_id: str | None, **options: Any) -> Client:
+        client = Client()
+        made.append(client)
+        return await client.connect(server.url, session_id, **options)
+
+    yield connect_client
+    for client in made:
+        await client.close()
+
+
+@pytest.fixture
+async def quiet_server(tmp_path: Path) -> AsyncIterator[LiveServer]:
+    """A live server whose simulated market is stopped after start-up: the cache holds the
+    opening quotes and nothing ticks, so every quote push comes from `publish`. 60 symbols, so
+    a socket can ask for more than the 50 it may watch."""
+    async with LiveServer(make_settings(tmp_path, market_symbols="60")) as live:
+        await live.services.feed.stop()
+        yield live
+
+
+def quote(symbol: str, seq: int, last: str = "100.00") -> Quote:
+    price = Decimal(last)
+    return make_quote(symbol, bid=price - Decimal("0.01"), ask=price + Decimal("0.01"),
+                      last=price, open=Decimal("100.00"), seq=seq, ts=1_700_000_000_000 + seq)
+
+
+async def publish(server: LiveServer, *quotes: Quote) -> None:
+    """What the market feed does with a tick: cache it, then tell the listeners."""
+    for q in quotes:
+        await server.services.quotes.put(q)
+        server.services.feed.emit("quote", q)
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_after_each_test() -> Iterator[None]:
+    """Unclosed-connection warnings come from the garbage collector whenever it runs; running it
+    after each test pins them on the test that leaked."""
+    yield
+    gc.collect()

@@ -1,0 +1,90 @@
+"""The load harness itself works: `bench/run.py --smoke` runs 20 real Socket.IO clients against a
+real tradewire server and the Node comparison server, and reports what it measured.
+
+No timing targets here (benchmarks live in docs/BENCHMARKS.md): the test checks that the harness
+connects, subscribes, counts quote updates and matches orders to their `trade:executed`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULT_FIELDS = {
+    "scenario",
+    "server",
+    "clients",
+    "connected",
+    "connect_errors",
+    "subscribed",
+    "quotes_expected",
+    "quotes_delivered",
+    "delivered_ratio",
+    "quote_updates_per_s",
+    "quote_latency_ms",
+    "order_latency_ms",
+    "orders_sent",
+    "trade_events_matched",
+    "server_cpu_pct",
+    "server_cpu_s",
+    "cpu_s_per_m_updates",
+    "rss_idle_mb",
+    "rss_steady_mb",
+    "rss_peak_mb",
+    "rss_per_conn_kb",
+    "generator_cpu_pct",
+}
+
+
+@pytest.fixture(scope="module")
+def smoke_results() -> dict[str, dict[str, object]]:
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.fail("the load harness needs Node and npm (see bench/README.md)")
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert proc.returncode == 0, f"bench/run.py --smoke failed:\n{proc.stderr[-4000:]}"
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    return {str(r["server"]): r for r in lines}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("server", ["tradewire", "node"])
+def test_smoke_run_reports_every_figure(
+    smoke_results: dict[str, dict[str, object]], server: str
+) -> None:
+    assert server in smoke_results, f"no result line for {server}: {sorted(smoke_results)}"
+    result = smoke_results[server]
+    missing = RESULT_FIELDS - result.keys()
+    assert not missing, f"result line lacks {sorted(missing)}"
+    assert result["connect_errors"] == 0, result.get("connect_error_reasons")
+    assert result["connected"] == result["clients"] == 20
+    assert result["subscribed"] == 20, result.get("subscribe_error_reasons")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("server", ["tradewire", "node"])
+def test_smoke_run_delivers_quotes_and_trades(
+    smoke_results: dict[str, dict[str, object]], server: str
+) -> None:
+    result = smoke_results[server]
+    delivered = result["quotes_delivered"]
+    assert isinstance(delivered, int) and delivered > 0
+    assert result["quotes_expected"] and delivered <= result["quotes_expected"]
+    latency = result["quote_latency_ms"]
+    assert isinstance(latency, dict) and latency["p50"] is not None
+    assert result["orders_sent"], "the harness placed no order"
+    assert result["trade_events_matched"], "no trade:executed was matched to an order"
+    assert result["rss_steady_mb"] > 0 and result["server_cpu_s"] > 0
