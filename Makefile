@@ -6,7 +6,7 @@ SHELL := /bin/bash
 export UV_LINK_MODE := copy
 
 DASHBOARD_STAMP := dashboard/dist/index.html
-DASHBOARD_SOURCES := $(shell find dashboard/src dashboard/index.html dashboard/package.json dashboard/vite.config.* -type f 2>/dev/null)
+DASHBOARD_SOURCES := $(shell find dashboard/src dashboard/public dashboard/index.html dashboard/package.json dashboard/package-lock.json dashboard/tsconfig*.json dashboard/vite.config.* -type f 2>/dev/null)
 
 .PHONY: help
 help: ## List the targets
@@ -37,6 +37,16 @@ run: python dashboard ## Run the service with the embedded default (SQLite, simu
 cluster: python dashboard ## Local cluster on http://127.0.0.1:8080: PostgreSQL, Redis, 3 instances, nginx (CLUSTER_ARGS="--instances 2 --port 9000")
 	bash scripts/bootstrap-system db web
 	uv run python scripts/cluster $(CLUSTER_ARGS)
+
+.PHONY: bench bench-quick soak
+bench: python ## Load scenarios S1-S4 on tradewire and the Node server; rewrites docs/BENCHMARKS.md
+	uv run python bench/run.py --write-docs $(BENCH_ARGS)
+
+bench-quick: python ## Small versions of the load scenarios on both servers (~2 min)
+	uv run python bench/run.py --quick $(BENCH_ARGS)
+
+soak: python ## S1's load for 10 minutes on tradewire: RSS at start and end of the steady state
+	uv run python bench/run.py --soak 10 --servers tradewire --write-docs $(BENCH_ARGS)
 
 .PHONY: system
 system: ## Install the system packages tests use (PostgreSQL, Redis, browsers...; needs root)

@@ -46,14 +46,39 @@ def _label(frame: str) -> str:
     return f"{path.lstrip('/')}:{m.group('fn')}"
 
 
+BOILERPLATE = (
+    "<frozen runpy>",
+    "click/",
+    "tradewire/__main__.py",
+    "tradewire/cli.py:serve",
+    "uvicorn/server.py:Server.run",
+    "uvicorn/_compat.py",
+    "asyncio/runners.py:Runner.run",
+    "threading.py",
+)
+"""Frames on nearly every stack (start-up, the loop's own frame): left out of the inclusive list."""
+
+
+def _area(label: str) -> str:
+    """The package a frame belongs to: 'socketio', 'engineio', 'asyncio', 'uvicorn'..."""
+    head = label.split(":", 1)[0]
+    if head.startswith("<"):
+        return head
+    return head.split("/", 1)[0] if "/" in head else head.removesuffix(".py")
+
+
 def summarize(raw: Path, top: int = 15) -> dict[str, object] | None:
-    """Top functions by self and inclusive share of the samples."""
+    """Top functions by self and inclusive share of the samples, and self time per package.
+
+    Non-blocking sampling sometimes catches a coroutine stack without its outer frames; such
+    samples still count for self time (the leaf is right) but make inclusive shares too low."""
     try:
         lines = raw.read_text().splitlines()
     except FileNotFoundError:
         return None
     self_time: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    areas: Counter[str] = Counter()
     total = 0
     for line in lines:
         stack, _, count_text = line.rpartition(" ")
@@ -67,13 +92,16 @@ def summarize(raw: Path, top: int = 15) -> dict[str, object] | None:
             continue
         total += count
         self_time[frames[-1]] += count
+        areas[_area(frames[-1])] += count
         for f in set(frames):
-            inclusive[f] += count
+            if not f.startswith(BOILERPLATE):
+                inclusive[f] += count
     if not total:
         return None
     return {
         "samples": total,
         "seconds": total / RATE_HZ,
         "self": [(f, 100 * c / total) for f, c in self_time.most_common(top)],
-        "inclusive": [(f, 100 * c / total) for f, c in inclusive.most_common(top + 10)],
+        "inclusive": [(f, 100 * c / total) for f, c in inclusive.most_common(top)],
+        "areas": [(a, 100 * c / total) for a, c in areas.most_common(10)],
     }

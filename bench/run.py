@@ -253,7 +253,7 @@ def main(argv: list[str]) -> int:
     if args.render:
         records = [json.loads(line) for f in args.render for line in f.read_text().splitlines()]
         if args.write_docs:
-            log(f"wrote {report.write_docs(records, [command])}")
+            log(f"wrote {report.write_docs(records, [])}")
         return 0
 
     if args.smoke:

@@ -60,8 +60,11 @@ def free_port() -> int:
 
 
 def pinned(core: int, argv: list[str]) -> list[str]:
+    """`argv` run on `core` only (unpinned where there is no such core or no taskset)."""
     taskset = shutil.which("taskset")
-    return [taskset, "-c", str(core), *argv] if taskset else argv
+    if taskset is None or core >= (os.cpu_count() or 1):
+        return argv
+    return [taskset, "-c", str(core), *argv]
 
 
 class Server:

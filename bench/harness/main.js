@@ -184,7 +184,6 @@ class Workers {
   send(msgFor) {
     this.list.forEach((w, i) => w.send(typeof msgFor === 'function' ? msgFor(i) : msgFor));
   }
-
 }
 
 function sumCounters(replies) {
@@ -294,10 +293,7 @@ async function main() {
   const steadyS = (Date.now() - steadyStart) / 1000;
   phase('steady_end');
   const primaryCpu = process.cpuUsage(primaryCpu0);
-  const drainWait = workers.waitAll(
-    'drained',
-    ((margin / cfg.tickRate) * 3 + cfg.drainS) * 1000,
-  );
+  const drainWait = workers.waitAll('drained', ((margin / cfg.tickRate) * 3 + cfg.drainS) * 1000);
   workers.send({ type: 'end', hi });
   const drained = await drainWait;
 

@@ -248,7 +248,12 @@ function allProduced() {
 
 function watchDrain() {
   const timer = setInterval(() => {
-    if (allProduced() && delivered >= expected() && orders.pending === 0 && orders.awaiting.size === 0) {
+    if (
+      allProduced() &&
+      delivered >= expected() &&
+      orders.pending === 0 &&
+      orders.awaiting.size === 0
+    ) {
       clearInterval(timer);
       process.send({ type: 'drained' });
     }

@@ -23,7 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from tradewire import metrics
 from tradewire.accounts.sessions import SessionStore
 from tradewire.accounts.users import UserService
-from tradewire.api import auth, health, market, trading
+from tradewire.api import auth, health, market, ops, trading
 from tradewire.api import metrics as metrics_api
 from tradewire.api.errors import error_response, install_error_handlers
 from tradewire.api.request_id import RequestIdMiddleware
@@ -199,7 +199,14 @@ def create_app(settings: Settings | None = None) -> Any:
     )
     api.add_middleware(RequestIdMiddleware)
     install_error_handlers(api)
-    for router in (health.router, auth.router, market.router, trading.router, metrics_api.router):
+    for router in (
+        health.router,
+        auth.router,
+        market.router,
+        trading.router,
+        ops.router,
+        metrics_api.router,
+    ):
         api.include_router(router)
     mount_dashboard(api, settings.dashboard_dir or DEFAULT_DASHBOARD_DIR)
     if services.realtime is None:

@@ -85,6 +85,17 @@ ORDER_TO_TRADE_SECONDS = Histogram(
     buckets=DELIVERY_BUCKETS,
 )
 
+CLIENT_RTT_SECONDS = Histogram(
+    "tradewire_client_rtt_seconds",
+    "Round trip of a latency probe (server event -> client ack) to a sample of sockets: what "
+    "users' sockets see, network and client included",
+    buckets=DELIVERY_BUCKETS,
+)
+CLIENT_PROBE_TIMEOUTS = Counter(
+    "tradewire_client_probe_timeouts_total",
+    "Latency probes a client did not answer in time",
+)
+
 # ------------------------------------------------------------------ instance
 
 REDIS_PUBSUB_UP = Gauge(
@@ -97,12 +108,14 @@ INSTANCE = Info("tradewire_instance", "What this instance runs: version and conf
 _ORDER_RECEIVED_AT: ContextVar[float | None] = ContextVar("order_received_at", default=None)
 
 
-def observe_quote_delivery(quote_ts_ms: int) -> None:
+def observe_quote_delivery(quote_ts_ms: int) -> float:
     """Record one quote emitted now; `quote_ts_ms` is `Quote.ts` (epoch milliseconds).
 
     Wall clock on both ends: a quote made on another instance carries that instance's clock, so
     skew shows up here (negative values are clamped to 0)."""
-    QUOTE_DELIVERY_SECONDS.observe(max(0.0, time.time() - quote_ts_ms / 1000))
+    seconds = max(0.0, time.time() - quote_ts_ms / 1000)
+    QUOTE_DELIVERY_SECONDS.observe(seconds)
+    return seconds
 
 
 def mark_order_received() -> None:
@@ -114,11 +127,15 @@ def mark_order_received() -> None:
     _ORDER_RECEIVED_AT.set(time.perf_counter())
 
 
-def observe_order_to_trade() -> None:
-    """Record a trade:executed emit completing now, if its order was marked in this context."""
+def observe_order_to_trade() -> float | None:
+    """Record a trade:executed emit completing now, if its order was marked in this context;
+    returns the seconds recorded (None when there was no mark)."""
     received = _ORDER_RECEIVED_AT.get()
-    if received is not None:
-        ORDER_TO_TRADE_SECONDS.observe(time.perf_counter() - received)
+    if received is None:
+        return None
+    seconds = time.perf_counter() - received
+    ORDER_TO_TRADE_SECONDS.observe(seconds)
+    return seconds
 
 
 def track_pubsub(flowing: Callable[[], bool]) -> None:

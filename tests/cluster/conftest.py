@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -36,8 +35,11 @@ class Cluster:
     async def wait_ready(self, timeout: float = 20) -> None:
         for instance in self.instances:
             if instance.running:
-                await wait_until(lambda i=instance: self.ready(i), timeout=timeout,
-                                 what=f"{instance.url}/readyz to answer 200")
+                await wait_until(
+                    lambda i=instance: self.ready(i),
+                    timeout=timeout,
+                    what=f"{instance.url}/readyz to answer 200",
+                )
 
     async def leader(self) -> ServiceProcess | None:
         for instance in self.instances:
@@ -51,8 +53,9 @@ class Cluster:
                 continue
         return None
 
-    async def login(self, instance: ServiceProcess | None = None, user: dict[str, str] = DEMO
-                    ) -> str:
+    async def login(
+        self, instance: ServiceProcess | None = None, user: dict[str, str] = DEMO
+    ) -> str:
         target = instance or self.instances[0]
         async with httpx.AsyncClient(base_url=target.url, timeout=10) as http:
             r = await http.post("/api/auth/login", json=user)
@@ -71,8 +74,12 @@ def cluster_env(postgres_server: PostgresServer) -> Iterator[dict[str, str]]:
     name = "cluster_test"
     url = postgres_server.create_database(name)
     try:
-        yield {"DATABASE_URL": url, "MARKET_TICK_RATE": "2", "MARKET_SEED": "11",
-               "AUTH_RATE_LIMIT": "10000/minute"}
+        yield {
+            "DATABASE_URL": url,
+            "MARKET_TICK_RATE": "2",
+            "MARKET_SEED": "11",
+            "AUTH_RATE_LIMIT": "10000/minute",
+        }
     finally:
         postgres_server.drop_database(name)
 

@@ -55,16 +55,23 @@ async def test_every_instance_serves_the_same_quote_at_the_same_seq(
 
     async def read_all_instances() -> bool:
         async with httpx.AsyncClient(timeout=10) as http:
-            answers = await asyncio.gather(*[
-                http.get(f"{i.url}/api/quotes", params={"symbols": "MSFT"})
-                for i in cluster.instances])
+            answers = await asyncio.gather(
+                *[
+                    http.get(f"{i.url}/api/quotes", params={"symbols": "MSFT"})
+                    for i in cluster.instances
+                ]
+            )
         for r in answers:
             q = r.json()[0]
             by_seq.setdefault(q["seq"], []).append(q)
         return any(len(q) >= 3 for q in by_seq.values())
 
-    await wait_until(read_all_instances, timeout=30, interval=0.05,
-                     what="a MSFT quote read from all three instances at one seq")
+    await wait_until(
+        read_all_instances,
+        timeout=30,
+        interval=0.05,
+        what="a MSFT quote read from all three instances at one seq",
+    )
     for seq, quotes in by_seq.items():
         assert all(q == quotes[0] for q in quotes), f"instances disagree at seq {seq}"
 
@@ -106,8 +113,11 @@ async def test_logout_disconnects_the_sessions_sockets_on_every_instance(
     async with httpx.AsyncClient(timeout=10) as http:
         r = await http.post(f"{c.url}/api/auth/logout", headers={"Authorization": f"Bearer {demo}"})
         assert r.status_code == 204
-    await wait_until(lambda: not any(s.sio.connected for s in sockets), timeout=10,
-                     what="both sockets of the revoked session to be disconnected")
+    await wait_until(
+        lambda: not any(s.sio.connected for s in sockets),
+        timeout=10,
+        what="both sockets of the revoked session to be disconnected",
+    )
 
 
 async def test_orders_accepted_before_an_instance_dies_execute_exactly_once(
@@ -117,8 +127,10 @@ async def test_orders_accepted_before_an_instance_dies_execute_exactly_once(
     demo = await cluster.login(b)
     watcher = await connect(clients, b.url, demo)
     keys = [f"order-{uuid.uuid4()}" for _ in range(10)]
-    sent = [asyncio.create_task(order(a.url, demo, key, symbol="NVDA", side="buy", quantity=1))
-            for key in keys]
+    sent = [
+        asyncio.create_task(order(a.url, demo, key, symbol="NVDA", side="buy", quantity=1))
+        for key in keys
+    ]
     await asyncio.sleep(0)  # the requests are on their way
     await asyncio.wait(sent, timeout=0.3)
     a.kill()
@@ -127,10 +139,12 @@ async def test_orders_accepted_before_an_instance_dies_execute_exactly_once(
         r = await order(b.url, demo, key, symbol="NVDA", side="buy", quantity=1)
         assert r.status_code == 201 and r.json()["status"] == "filled"
     async with httpx.AsyncClient(timeout=10) as http:
-        orders = (await http.get(f"{b.url}/api/orders", headers={
-            "Authorization": f"Bearer {demo}"})).json()
-        trades = (await http.get(f"{b.url}/api/trades", headers={
-            "Authorization": f"Bearer {demo}"})).json()
+        orders = (
+            await http.get(f"{b.url}/api/orders", headers={"Authorization": f"Bearer {demo}"})
+        ).json()
+        trades = (
+            await http.get(f"{b.url}/api/trades", headers={"Authorization": f"Bearer {demo}"})
+        ).json()
     assert len(orders) == 10 and len(trades) == 10
     assert sorted(t["orderId"] for t in trades) == sorted(o["orderId"] for o in orders)
     await watcher.wait_for("trade:executed", count=1)

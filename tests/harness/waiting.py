@@ -25,7 +25,7 @@ def _timeout_error(timeout: float, what: str) -> TimeoutError:
 async def wait_until(
     predicate: Callable[[], Awaitable[T]],
     *,
-    timeout: float,  # noqa: ASYNC109
+    timeout: float,
     what: str,
     interval: float = ...,
 ) -> T: ...
@@ -33,14 +33,14 @@ async def wait_until(
 async def wait_until(
     predicate: Callable[[], T],
     *,
-    timeout: float,  # noqa: ASYNC109
+    timeout: float,
     what: str,
     interval: float = ...,
 ) -> T: ...
 async def wait_until(
     predicate: Callable[[], object],
     *,
-    timeout: float,  # noqa: ASYNC109
+    timeout: float,
     what: str,
     interval: float = 0.02,
 ) -> object:

@@ -4,12 +4,14 @@
 //     "transports": ["websocket"] (default: polling, then upgrade to websocket),
 //     "watch": ["AAPL"], "batch": false,     subscribe:watchlist after connecting
 //     "portfolio": true,                      subscribe:portfolio after connecting
+//     "burst": {"event", "data", "count"},    then emit that event count times at once
 //     "until": ["quote:update"],              exit once each of these arrived (or "disconnect",
 //                                             "upgrade": the move from polling to websocket)
 //     "reconnection": false, "timeoutMs": 10000 }
 // Reports on stdout, one JSON object per line:
 //   {"type":"connect","transport":"websocket"}   {"type":"upgrade","transport":"websocket"}
 //   {"type":"ack","event":"subscribe:watchlist","data":{...}}   {"type":"ready"}
+//   {"type":"burst","answers":[{...} or null (no answer within 5 s), ...]}
 //   {"type":"event","event":"quote:update","data":{...}}
 //   {"type":"connect_error","message":"unauthorized","data":{"code":"UNAUTHORIZED"}}
 //   {"type":"disconnect","reason":"io server disconnect"}
@@ -66,6 +68,14 @@ socket.on("connect", async () => {
     const ack = await socket.timeout(5000).emitWithAck("subscribe:portfolio");
     out({ type: "ack", event: "subscribe:portfolio", data: ack });
   }
+  if (options.burst) {
+    // many events in one go: over long-polling they travel in one HTTP POST
+    const { event, data, count } = options.burst;
+    const acks = await Promise.allSettled(
+      Array.from({ length: count }, () => socket.timeout(5000).emitWithAck(event, data)),
+    );
+    out({ type: "burst", answers: acks.map((a) => (a.status === "fulfilled" ? a.value : null)) });
+  }
   ready = true;
   out({ type: "ready" });
   maybeFinish();
@@ -80,6 +90,11 @@ socket.on("disconnect", (reason) => {
   out({ type: "disconnect", reason });
   pending.delete("disconnect");
   if (pending.size === 0 || !socket.active) finish(0);
+});
+
+// the server's latency probe wants its ack, as every client should give it
+socket.on("latency:ping", (_data, ack) => {
+  if (typeof ack === "function") ack();
 });
 
 socket.onAny((event, data) => {

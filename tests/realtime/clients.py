@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import socketio
 from prometheus_client import REGISTRY
 
@@ -33,12 +34,33 @@ class Seen:
     at: float  # time.monotonic() on arrival
 
 
+def _read_post_answers() -> aiohttp.TraceConfig:
+    async def read(
+        _: aiohttp.ClientSession, __: Any, params: aiohttp.TraceRequestEndParams
+    ) -> None:
+        if params.method == "POST":
+            await params.response.read()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_end.append(read)
+    return trace
+
+
 class Client:
     """python-socketio's AsyncClient (no automatic reconnection) recording what it sees."""
 
     def __init__(self, *, reconnection: bool = False) -> None:
-        self.sio = socketio.AsyncClient(reconnection=reconnection, reconnection_delay=0.1,
-                                        reconnection_delay_max=1.0, randomization_factor=0)
+        # Our own HTTP session, closed by close(), that reads every POST answer: python-engineio's
+        # client never reads the answers to its long-polling POSTs, which leaves a connection
+        # unreleased when it closes quickly ("Unclosed connection" at garbage collection).
+        self.http = aiohttp.ClientSession(trace_configs=[_read_post_answers()])
+        self.sio = socketio.AsyncClient(
+            reconnection=reconnection,
+            reconnection_delay=0.1,
+            reconnection_delay_max=1.0,
+            randomization_factor=0,
+            http_session=self.http,
+        )
         self.seen: list[Seen] = []
         self.sio.on("*", self._record_event)
         self.sio.on("connect", self._record_connect)
@@ -59,14 +81,24 @@ class Client:
 
     # ------------------------------------------------------------ connecting
 
-    async def connect(self, url: str, session_id: str | None = None, *,
-                      transports: list[str] | None = None,
-                      headers: dict[str, str] | None = None,
-                      auth: Any = None) -> Client:
+    async def connect(
+        self,
+        url: str,
+        session_id: str | None = None,
+        *,
+        transports: list[str] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: Any = None,
+    ) -> Client:
         if auth is None and session_id is not None:
             auth = {"sessionId": session_id}
-        await self.sio.connect(url, auth=auth, headers=headers or {},
-                               transports=transports or ["websocket"], wait_timeout=WAIT)
+        await self.sio.connect(
+            url,
+            auth=auth,
+            headers=headers or {},
+            transports=transports or ["websocket"],
+            wait_timeout=WAIT,
+        )
         return self
 
     async def refused(self, url: str, session_id: str | None = None, **kwargs: Any) -> Any:
@@ -75,14 +107,18 @@ class Client:
         with contextlib.suppress(socketio.exceptions.ConnectionError):
             await self.connect(url, session_id, **kwargs)
         assert not self.sio.connected, "the server accepted a connection it should refuse"
-        await wait_until(lambda: len(self.of("connect_error")) > before, timeout=WAIT,
-                         what="a connect_error from the server")
+        await wait_until(
+            lambda: len(self.of("connect_error")) > before,
+            timeout=WAIT,
+            what="a connect_error from the server",
+        )
         return self.of("connect_error")[-1]
 
     async def close(self) -> None:
         if self.sio.connected:
             await self.sio.disconnect()
         await self.sio.shutdown()
+        await self.http.close()
 
     async def __aenter__(self) -> Client:
         return self
@@ -92,7 +128,7 @@ class Client:
 
     # ------------------------------------------------------------ talking
 
-    async def call(self, event: str, data: Any = None, timeout: float = WAIT) -> Any:  # noqa: ASYNC109
+    async def call(self, event: str, data: Any = None, timeout: float = WAIT) -> Any:
         """Send `event` and return the server's ack."""
         return await self.sio.call(event, data, timeout=timeout)
 
@@ -104,19 +140,30 @@ class Client:
     def names(self) -> list[str]:
         return [s.name for s in self.seen]
 
-    async def wait_for(self, name: str, count: int = 1, *,
-                       where: Callable[[Any], bool] = lambda _: True,
-                       timeout: float = WAIT) -> list[Any]:  # noqa: ASYNC109
+    async def wait_for(
+        self,
+        name: str,
+        count: int = 1,
+        *,
+        where: Callable[[Any], bool] = lambda _: True,
+        timeout: float = WAIT,
+    ) -> list[Any]:
         """Wait until `count` `name` events matching `where` arrived; return all of them."""
-        await wait_until(lambda: len(self.of(name, where)) >= count, timeout=timeout,
-                         what=f"{count} '{name}' event(s) (got {len(self.of(name, where))}; "
-                              f"seen so far: {self.names()[-12:]})")
+        await wait_until(
+            lambda: len(self.of(name, where)) >= count,
+            timeout=timeout,
+            what=f"{count} '{name}' event(s) (got {len(self.of(name, where))}; "
+            f"seen so far: {self.names()[-12:]})",
+        )
         return self.of(name, where)
 
-    async def wait_disconnected(self, timeout: float = WAIT) -> str:  # noqa: ASYNC109
+    async def wait_disconnected(self, timeout: float = WAIT) -> str:
         """Wait until the server dropped this socket; return the disconnect reason."""
-        await wait_until(lambda: not self.sio.connected and self.of("disconnect"),
-                         timeout=timeout, what="the server to disconnect this socket")
+        await wait_until(
+            lambda: not self.sio.connected and self.of("disconnect"),
+            timeout=timeout,
+            what="the server to disconnect this socket",
+        )
         return str(self.of("disconnect")[-1])
 
 
@@ -126,8 +173,9 @@ class ResubscribingClient(Client):
     until a refusal says `UNAUTHORIZED` (the session is over: log in again). Transport drops (a
     killed server, a lost network) are retried by socket.io itself (`reconnection=True`)."""
 
-    def __init__(self, url: str, session_id: str, symbols: list[str], *,
-                 give_up_after: float = 30.0) -> None:
+    def __init__(
+        self, url: str, session_id: str, symbols: list[str], *, give_up_after: float = 30.0
+    ) -> None:
         super().__init__(reconnection=True)
         self.url = url
         self.session_id = session_id
@@ -151,8 +199,7 @@ class ResubscribingClient(Client):
             self.subscribe_acks.append(ack)
 
         # emit with a callback, not call(): the connect handler must not wait for an answer
-        await self.sio.emit("subscribe:watchlist", {"symbols": self.symbols},
-                            callback=remember)
+        await self.sio.emit("subscribe:watchlist", {"symbols": self.symbols}, callback=remember)
         await self.sio.emit("subscribe:portfolio", None, callback=remember)
 
     async def _maybe_reconnect(self, reason: str | None = None) -> None:

@@ -47,8 +47,15 @@ async def quiet_server(tmp_path: Path) -> AsyncIterator[LiveServer]:
 
 def quote(symbol: str, seq: int, last: str = "100.00") -> Quote:
     price = Decimal(last)
-    return make_quote(symbol, bid=price - Decimal("0.01"), ask=price + Decimal("0.01"),
-                      last=price, open=Decimal("100.00"), seq=seq, ts=1_700_000_000_000 + seq)
+    return make_quote(
+        symbol,
+        bid=price - Decimal("0.01"),
+        ask=price + Decimal("0.01"),
+        last=price,
+        open=Decimal("100.00"),
+        seq=seq,
+        ts=1_700_000_000_000 + seq,
+    )
 
 
 async def publish(server: LiveServer, *quotes: Quote) -> None:

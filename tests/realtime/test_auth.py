@@ -22,8 +22,11 @@ UNAUTHORIZED = {"message": "unauthorized", "data": {"code": "UNAUTHORIZED"}}
 
 async def expire(server: LiveServer, session_id: str) -> None:
     async with server.services.db.transaction() as tx:
-        await tx.execute(update(Session).where(Session.token_hash == token_hash(session_id))
-                         .values(expires_at=utcnow() - timedelta(seconds=1)))
+        await tx.execute(
+            update(Session)
+            .where(Session.token_hash == token_hash(session_id))
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
 
 
 async def logout(server: LiveServer, session_id: str) -> None:
@@ -68,14 +71,25 @@ async def refusal(server: LiveServer, case: str) -> Any:
         return await client.refused(server.url, **options)
 
 
-REFUSALS = ["no auth", "empty auth", "garbage token", "token of the wrong type", "huge token",
-            "unknown but plausible token", "expired session", "revoked session",
-            "garbage cookie", "malformed cookie header", "revoked session cookie"]
+REFUSALS = [
+    "no auth",
+    "empty auth",
+    "garbage token",
+    "token of the wrong type",
+    "huge token",
+    "unknown but plausible token",
+    "expired session",
+    "revoked session",
+    "garbage cookie",
+    "malformed cookie header",
+    "revoked session cookie",
+]
 
 
 @pytest.mark.parametrize("case", REFUSALS)
 async def test_a_connection_without_a_live_session_is_refused_as_unauthorized(
-        server: LiveServer, case: str) -> None:
+    server: LiveServer, case: str
+) -> None:
     failures = metric("tradewire_socket_auth_failures_total")
 
     assert await refusal(server, case) == UNAUTHORIZED
@@ -91,7 +105,8 @@ async def test_every_refusal_looks_the_same_so_it_leaks_nothing(server: LiveServ
 
 
 async def test_a_refusal_is_logged_without_the_token(
-        server: LiveServer, caplog: pytest.LogCaptureFixture) -> None:
+    server: LiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
     token = secrets.token_urlsafe(32)
     with caplog.at_level(logging.INFO, logger="tradewire"):
         async with Client() as client:
@@ -103,7 +118,8 @@ async def test_a_refusal_is_logged_without_the_token(
 
 
 async def test_a_session_id_in_auth_connects_the_socket_to_its_user(
-        server: LiveServer, connect: Connect) -> None:
+    server: LiveServer, connect: Connect
+) -> None:
     session_id = await server.login()
     client = await connect(server, session_id)
     assert client.sio.connected
@@ -113,11 +129,13 @@ async def test_a_session_id_in_auth_connects_the_socket_to_its_user(
 
 @pytest.mark.parametrize("transport", ["websocket", "polling"])
 async def test_the_session_cookie_alone_authenticates(
-        server: LiveServer, connect: Connect, transport: str) -> None:
+    server: LiveServer, connect: Connect, transport: str
+) -> None:
     """A browser on the same site sends `tw_session` (set by POST /api/auth/login) by itself."""
     alice = await server.register("alice")
-    client = await connect(server, None, headers={"Cookie": f"theme=dark; tw_session={alice}"},
-                           transports=[transport])
+    client = await connect(
+        server, None, headers={"Cookie": f"theme=dark; tw_session={alice}"}, transports=[transport]
+    )
     ack = await client.call("subscribe:portfolio")
     assert ack["ok"] and ack["portfolio"]["userId"] == 2
 
@@ -127,13 +145,15 @@ async def test_auth_session_id_wins_over_the_cookie(server: LiveServer) -> None:
     a stale id in the client's storage is refused, not silently replaced by the cookie."""
     good = await server.login()
     async with Client() as client:
-        data = await client.refused(server.url, secrets.token_urlsafe(32),
-                                    headers={"Cookie": f"tw_session={good}"})
+        data = await client.refused(
+            server.url, secrets.token_urlsafe(32), headers={"Cookie": f"tw_session={good}"}
+        )
     assert data == UNAUTHORIZED
 
 
 async def test_connections_count_in_the_gauge_by_transport(
-        server: LiveServer, connect: Connect) -> None:
+    server: LiveServer, connect: Connect
+) -> None:
     session_id = await server.login()
     ws = metric("tradewire_socket_connections", transport="websocket")
     polling = metric("tradewire_socket_connections", transport="polling")
@@ -147,8 +167,7 @@ async def test_connections_count_in_the_gauge_by_transport(
     assert metric("tradewire_socket_connects_total") == connects + 2
 
 
-async def test_a_server_shutting_down_refuses_new_connections(
-        server: LiveServer) -> None:
+async def test_a_server_shutting_down_refuses_new_connections(server: LiveServer) -> None:
     session_id = await server.login()
     assert server.services.realtime is not None
     await server.services.realtime.shutdown()

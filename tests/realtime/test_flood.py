@@ -55,8 +55,9 @@ async def test_a_flood_is_cut_off_and_a_well_behaved_client_is_served_meanwhile(
                     seen = len(bystander.of("quote:update"))
                     await bystander.wait_for("quote:update", count=seen + 5)
                     sent = time.monotonic()
-                    answer = await bystander.call("subscribe:watchlist", {"symbols": WATCHED},
-                                                  timeout=ACK_BOUND_SECONDS)
+                    answer = await bystander.call(
+                        "subscribe:watchlist", {"symbols": WATCHED}, timeout=ACK_BOUND_SECONDS
+                    )
                     assert answer["ok"], answer
                     probes.append((sent, time.monotonic() - sent))
 
@@ -72,8 +73,11 @@ async def test_a_flood_is_cut_off_and_a_well_behaved_client_is_served_meanwhile(
             reason = await flooder.wait_disconnected(timeout=20)
             ended = max(time.monotonic(), sending_done)
             assert bystander.sio.connected
-            await wait_until(lambda: any(at > ended for at, _ in probes), timeout=WAIT,
-                             what="an ack round trip of the well-behaved client after the flood")
+            await wait_until(
+                lambda: any(at > ended for at, _ in probes),
+                timeout=WAIT,
+                what="an ack round trip of the well-behaved client after the flood",
+            )
             flooding = False
             await prober
 
@@ -83,15 +87,19 @@ async def test_a_flood_is_cut_off_and_a_well_behaved_client_is_served_meanwhile(
             for client in (flooder, bystander):
                 await client.close()
 
-        during = [s for s in bystander.seen if s.name == "quote:update" and started <= s.at <= ended]
+        during = [
+            s for s in bystander.seen if s.name == "quote:update" and started <= s.at <= ended
+        ]
         rtts = [rtt for at, rtt in probes if at <= ended]
         window = ended - started
-        print(f"\nflood against the real process ({window:.2f} s from the first event to the "
-              f"disconnect): {sent} events sent, {len(flooder.of('rate_limited'))} "
-              f"rate_limited notices to the flooder; the other client got {len(during)} "
-              f"quote:update ({len(during) / window:.0f}/s) and {len(rtts)} acks during it, "
-              f"round trip median {statistics.median(rtts) * 1000 if rtts else float('nan'):.1f}"
-              f" ms, max {max(rtts, default=float('nan')) * 1000:.1f} ms")
+        print(
+            f"\nflood against the real process ({window:.2f} s from the first event to the "
+            f"disconnect): {sent} events sent, {len(flooder.of('rate_limited'))} "
+            f"rate_limited notices to the flooder; the other client got {len(during)} "
+            f"quote:update ({len(during) / window:.0f}/s) and {len(rtts)} acks during it, "
+            f"round trip median {statistics.median(rtts) * 1000 if rtts else float('nan'):.1f}"
+            f" ms, max {max(rtts, default=float('nan')) * 1000:.1f} ms"
+        )
 
         assert service.running, "the server went down under the flood"
         assert reason == flooder.sio.reason.SERVER_DISCONNECT

@@ -35,7 +35,8 @@ async def still_served(server: LiveServer, client: Client) -> None:
 
 
 async def test_subscribe_portfolio_answers_with_the_users_portfolio(
-        server: LiveServer, connect: Connect) -> None:
+    server: LiveServer, connect: Connect
+) -> None:
     session_id = await server.login()
     await server.place_order(session_id, symbol="AAPL", side="buy", quantity=3)
     client = await connect(server, session_id)
@@ -51,11 +52,13 @@ async def test_subscribe_portfolio_answers_with_the_users_portfolio(
 
 
 async def test_subscribe_trades_answers_with_the_newest_fifty(
-        server: LiveServer, connect: Connect) -> None:
+    server: LiveServer, connect: Connect
+) -> None:
     session_id = await server.login()
     for _ in range(52):
         await server.services.executor.place_order(
-            1, OrderIn(symbol="MSFT", side="buy", quantity=1))
+            1, OrderIn(symbol="MSFT", side="buy", quantity=1)
+        )
     client = await connect(server, session_id)
 
     ack = await client.call("subscribe:trades")
@@ -65,8 +68,16 @@ async def test_subscribe_trades_answers_with_the_newest_fifty(
     assert len(trades) == 50
     ids = [t.trade_id for t in trades]
     assert ids == sorted(ids, reverse=True) and ids[0] == 52
-    assert set(ack["trades"][0]) == {"tradeId", "orderId", "symbol", "side", "quantity",
-                                     "price", "total", "executedAt"}
+    assert set(ack["trades"][0]) == {
+        "tradeId",
+        "orderId",
+        "symbol",
+        "side",
+        "quantity",
+        "price",
+        "total",
+        "executedAt",
+    }
 
 
 async def test_a_user_sees_only_their_own_snapshots(server: LiveServer, connect: Connect) -> None:
@@ -82,7 +93,8 @@ async def test_a_user_sees_only_their_own_snapshots(server: LiveServer, connect:
 
 
 async def test_subscribe_watchlist_answers_with_the_latest_quotes_and_then_pushes(
-        quiet_server: LiveServer, connect: Connect) -> None:
+    quiet_server: LiveServer, connect: Connect
+) -> None:
     client = await connect(quiet_server, await quiet_server.login())
 
     ack = await client.call("subscribe:watchlist", {"symbols": ["msft", "AAPL", "MSFT"]})
@@ -96,19 +108,24 @@ async def test_subscribe_watchlist_answers_with_the_latest_quotes_and_then_pushe
 
 
 async def test_a_subscription_sent_without_an_ack_still_takes_effect(
-        quiet_server: LiveServer, connect: Connect) -> None:
+    quiet_server: LiveServer, connect: Connect
+) -> None:
     client = await connect(quiet_server, await quiet_server.login())
     realtime = quiet_server.services.realtime
     assert realtime is not None
     await client.sio.emit("subscribe:watchlist", {"symbols": ["AAPL"]})
-    await wait_until(lambda: realtime.sockets[client.sio.get_sid()].symbols == {"AAPL"},
-                     timeout=WAIT, what="the server to record the subscription")
+    await wait_until(
+        lambda: realtime.sockets[client.sio.get_sid()].symbols == {"AAPL"},
+        timeout=WAIT,
+        what="the server to record the subscription",
+    )
     await publish(quiet_server, quote("AAPL", seq=2))
     await client.wait_for("quote:update")
 
 
 async def test_unsubscribe_stops_the_pushes_of_those_symbols_only(
-        quiet_server: LiveServer, connect: Connect) -> None:
+    quiet_server: LiveServer, connect: Connect
+) -> None:
     client = await connect(quiet_server, await quiet_server.login())
     await client.call("subscribe:watchlist", {"symbols": ["AAPL", "MSFT", "NVDA"]})
 
@@ -142,7 +159,8 @@ INVALID_WATCHLIST_PAYLOADS = {
 
 @pytest.mark.parametrize("event", ["subscribe:watchlist", "unsubscribe:watchlist"])
 async def test_a_malformed_watchlist_payload_is_a_validation_error_and_nothing_else(
-        quiet_server: LiveServer, connect: Connect, event: str) -> None:
+    quiet_server: LiveServer, connect: Connect, event: str
+) -> None:
     client = await connect(quiet_server, await quiet_server.login())
 
     for name, payload in INVALID_WATCHLIST_PAYLOADS.items():
@@ -155,15 +173,19 @@ async def test_a_malformed_watchlist_payload_is_a_validation_error_and_nothing_e
 
 
 async def test_the_validation_message_names_the_field_and_the_problem(
-        quiet_server: LiveServer, connect: Connect) -> None:
+    quiet_server: LiveServer, connect: Connect
+) -> None:
     client = await connect(quiet_server, await quiet_server.login())
     ack = await client.call("subscribe:watchlist", {"symbols": ["AAPL"] * 51})
-    assert ack["error"]["message"] == "symbols: List should have at most 50 items after " \
-                                      "validation, not 51"
+    assert (
+        ack["error"]["message"] == "symbols: List should have at most 50 items after "
+        "validation, not 51"
+    )
 
 
 async def test_an_unknown_symbol_refuses_the_whole_subscription(
-        quiet_server: LiveServer, connect: Connect) -> None:
+    quiet_server: LiveServer, connect: Connect
+) -> None:
     client = await connect(quiet_server, await quiet_server.login())
     not_traded_here = UNIVERSE[70].symbol  # a real ticker, beyond this server's 60
 
@@ -178,7 +200,8 @@ async def test_an_unknown_symbol_refuses_the_whole_subscription(
 
 
 async def test_a_socket_watches_at_most_fifty_symbols(
-        quiet_server: LiveServer, connect: Connect) -> None:
+    quiet_server: LiveServer, connect: Connect
+) -> None:
     client = await connect(quiet_server, await quiet_server.login())
     fifty = [s.symbol for s in UNIVERSE[:50]]
     more = [s.symbol for s in UNIVERSE[50:52]]
@@ -193,14 +216,17 @@ async def test_a_socket_watches_at_most_fifty_symbols(
     # and room is made by unsubscribing
     await client.call("unsubscribe:watchlist", {"symbols": fifty[:1]})
     assert (await client.call("subscribe:watchlist", {"symbols": more[:1]}))["ok"]
-    assert error_code(await client.call("subscribe:watchlist", {"symbols": more[1:]})) \
+    assert (
+        error_code(await client.call("subscribe:watchlist", {"symbols": more[1:]}))
         == "LIMIT_EXCEEDED"
+    )
     await publish(quiet_server, quote(more[0], seq=2))
     await client.wait_for("quote:update", where=lambda q: q["symbol"] == more[0])
 
 
 async def test_the_limit_is_per_socket_not_per_user(
-        quiet_server: LiveServer, connect: Connect) -> None:
+    quiet_server: LiveServer, connect: Connect
+) -> None:
     session_id = await quiet_server.login()
     first = await connect(quiet_server, session_id)
     second = await connect(quiet_server, session_id)
@@ -210,7 +236,8 @@ async def test_the_limit_is_per_socket_not_per_user(
 
 
 async def test_an_unknown_event_is_answered_and_counted_under_one_label(
-        server: LiveServer, connect: Connect) -> None:
+    server: LiveServer, connect: Connect
+) -> None:
     client = await connect(server, await server.login())
     before = metric("tradewire_socket_events_received_total", event="*")
 
@@ -223,8 +250,11 @@ async def test_an_unknown_event_is_answered_and_counted_under_one_label(
 
 
 async def test_a_handler_that_fails_answers_internal_and_logs_it(
-        server: LiveServer, connect: Connect, caplog: pytest.LogCaptureFixture,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    server: LiveServer,
+    connect: Connect,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     client = await connect(server, await server.login())
 
     async def broken(user_id: int) -> Portfolio:
@@ -248,5 +278,4 @@ async def test_known_events_are_counted_by_name(server: LiveServer, connect: Con
     before = metric("tradewire_socket_events_received_total", event="subscribe:trades")
     await client.call("subscribe:trades")
     await client.call("subscribe:trades")
-    assert metric("tradewire_socket_events_received_total", event="subscribe:trades") \
-        == before + 2
+    assert metric("tradewire_socket_events_received_total", event="subscribe:trades") == before + 2

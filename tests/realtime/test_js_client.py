@@ -34,8 +34,13 @@ def node() -> str:
         pytest.skip(message)
     installed = JS_DIR / "node_modules" / "socket.io-client" / "package.json"
     if not installed.is_file():
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, check=True,
-                       timeout=300, capture_output=True)
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=JS_DIR,
+            check=True,
+            timeout=300,
+            capture_output=True,
+        )
     version = json.loads(installed.read_text())["version"]
     assert version == CLIENT_VERSION, f"tests/js has socket.io-client {version}: run npm ci"
     return node
@@ -48,7 +53,7 @@ class NodeClient:
     process: asyncio.subprocess.Process
     lines: list[dict[str, Any]] = field(default_factory=list)
 
-    async def until(self, type_: str, timeout: float = 15) -> dict[str, Any]:  # noqa: ASYNC109
+    async def until(self, type_: str, timeout: float = 15) -> dict[str, Any]:
         """Read lines until one of `type_` arrives (or was already read); return it."""
         for line in self.lines:
             if line["type"] == type_:
@@ -58,8 +63,10 @@ class NodeClient:
             raw = await asyncio.wait_for(self.process.stdout.readline(), timeout)
             if not raw:
                 stderr = await self.process.stderr.read() if self.process.stderr else b""
-                raise AssertionError(f"client.mjs ended before a {type_!r} line; printed "
-                                     f"{self.lines}; stderr: {stderr.decode()[-2000:]}")
+                raise AssertionError(
+                    f"client.mjs ended before a {type_!r} line; printed "
+                    f"{self.lines}; stderr: {stderr.decode()[-2000:]}"
+                )
             line = json.loads(raw)
             self.lines.append(line)
             if line["type"] == type_:
@@ -80,9 +87,14 @@ async def run_js(node: str) -> AsyncIterator[Any]:
 
     async def run(**options: Any) -> NodeClient:
         process = await asyncio.create_subprocess_exec(
-            node, str(JS_DIR / "client.mjs"), json.dumps(options), cwd=JS_DIR,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "NODE_NO_WARNINGS": "1"})
+            node,
+            str(JS_DIR / "client.mjs"),
+            json.dumps(options),
+            cwd=JS_DIR,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "NODE_NO_WARNINGS": "1"},
+        )
         client = NodeClient(process)
         started.append(client)
         return client
@@ -94,14 +106,21 @@ async def run_js(node: str) -> AsyncIterator[Any]:
             await client.process.wait()
 
 
-@pytest.mark.parametrize("transports", [None, ["websocket"], ["polling"]],
-                         ids=["default", "websocket", "polling"])
-async def test_a_js_client_watches_quotes(server: LiveServer, run_js: Any,
-                                          transports: list[str] | None) -> None:
+@pytest.mark.parametrize(
+    "transports", [None, ["websocket"], ["polling"]], ids=["default", "websocket", "polling"]
+)
+async def test_a_js_client_watches_quotes(
+    server: LiveServer, run_js: Any, transports: list[str] | None
+) -> None:
     session_id = await server.login()
     until = ["quote:update"] if transports else ["quote:update", "upgrade"]
-    client = await run_js(url=server.url, sessionId=session_id, transports=transports,
-                          watch=["AAPL", "MSFT"], until=until)
+    client = await run_js(
+        url=server.url,
+        sessionId=session_id,
+        transports=transports,
+        watch=["AAPL", "MSFT"],
+        until=until,
+    )
 
     connected = await client.until("connect")
     ack = (await client.until("ack"))["data"]
@@ -118,11 +137,17 @@ async def test_a_js_client_watches_quotes(server: LiveServer, run_js: Any,
 
 
 @pytest.mark.parametrize("transport", ["websocket", "polling"])
-async def test_a_js_client_sees_its_trade_and_portfolio(server: LiveServer, run_js: Any,
-                                                       transport: str) -> None:
+async def test_a_js_client_sees_its_trade_and_portfolio(
+    server: LiveServer, run_js: Any, transport: str
+) -> None:
     session_id = await server.login()
-    client = await run_js(url=server.url, sessionId=session_id, transports=[transport],
-                          portfolio=True, until=["trade:executed", "portfolio:update"])
+    client = await run_js(
+        url=server.url,
+        sessionId=session_id,
+        transports=[transport],
+        portfolio=True,
+        until=["trade:executed", "portfolio:update"],
+    )
     await client.until("ready")
     assert (await client.until("ack"))["data"]["portfolio"]["cash"] == "100000.00"
 
@@ -135,12 +160,13 @@ async def test_a_js_client_sees_its_trade_and_portfolio(server: LiveServer, run_
     assert [(p["symbol"], p["quantity"]) for p in portfolio["positions"]] == [("NVDA", 4)]
 
 
-@pytest.mark.parametrize("session", ["a-made-up-session-id-0123456789", None],
-                         ids=["bad session", "no session"])
+@pytest.mark.parametrize(
+    "session", ["a-made-up-session-id-0123456789", None], ids=["bad session", "no session"]
+)
 async def test_a_js_client_without_a_session_gets_unauthorized(
-        server: LiveServer, run_js: Any, session: str | None) -> None:
-    options: dict[str, Any] = {"url": server.url, "transports": ["polling"],
-                               "reconnection": True}
+    server: LiveServer, run_js: Any, session: str | None
+) -> None:
+    options: dict[str, Any] = {"url": server.url, "transports": ["polling"], "reconnection": True}
     if session is not None:
         options["sessionId"] = session
     client = await run_js(**options)
@@ -154,10 +180,15 @@ async def test_a_js_client_without_a_session_gets_unauthorized(
 
 
 async def test_a_js_client_is_told_about_a_shutdown_and_not_reconnected_by_socketio(
-        server: LiveServer, run_js: Any) -> None:
+    server: LiveServer, run_js: Any
+) -> None:
     session_id = await server.login()
-    client = await run_js(url=server.url, sessionId=session_id, reconnection=True,
-                          until=["server:shutdown", "disconnect"])
+    client = await run_js(
+        url=server.url,
+        sessionId=session_id,
+        reconnection=True,
+        until=["server:shutdown", "disconnect"],
+    )
     await client.until("ready")
 
     assert server.services.realtime is not None
@@ -166,3 +197,23 @@ async def test_a_js_client_is_told_about_a_shutdown_and_not_reconnected_by_socke
     assert await client.finished() == 0
     assert client.events("server:shutdown") == [{"reconnectAfterMs": 1000}]
     assert (await client.until("disconnect"))["reason"] == "io server disconnect"
+
+
+async def test_a_burst_of_events_over_long_polling_is_answered_in_full(
+    server: LiveServer, run_js: Any
+) -> None:
+    """A polling client sends every event emitted since its last POST in one POST; 40 of them
+    (python-engineio alone would drop a POST of more than 16 packets, silently)."""
+    session_id = await server.login()
+    client = await run_js(
+        url=server.url,
+        sessionId=session_id,
+        transports=["polling"],
+        burst={"event": "subscribe:watchlist", "data": {"symbols": ["AAPL"]}, "count": 40},
+    )
+
+    answers = (await client.until("burst"))["answers"]
+
+    assert len(answers) == 40
+    assert all(a is not None and a["ok"] for a in answers), answers
+    assert await client.finished() == 0

@@ -28,7 +28,8 @@ def realtime_of(server: LiveServer) -> RealtimeServer:
 
 
 async def test_logout_disconnects_that_sessions_sockets_at_once_and_no_others(
-        server: LiveServer, connect: Connect, caplog: pytest.LogCaptureFixture) -> None:
+    server: LiveServer, connect: Connect, caplog: pytest.LogCaptureFixture
+) -> None:
     leaving = await server.login()
     staying = await server.login()  # the same user on another device
     tab, other_tab = await connect(server, leaving), await connect(server, leaving)
@@ -40,8 +41,9 @@ async def test_logout_disconnects_that_sessions_sockets_at_once_and_no_others(
         for client in (tab, other_tab):
             assert await client.wait_disconnected() == client.sio.reason.SERVER_DISCONNECT
 
-    [record] = [r for r in caplog.records
-                if r.getMessage() == "session revoked; sockets disconnected"]
+    [record] = [
+        r for r in caplog.records if r.getMessage() == "session revoked; sockets disconnected"
+    ]
     assert (record.user_id, record.sockets) == (1, 2)  # type: ignore[attr-defined]
     # the other session's socket still works both ways
     assert phone.sio.connected
@@ -55,11 +57,14 @@ async def test_logout_disconnects_that_sessions_sockets_at_once_and_no_others(
 
 
 async def test_a_disconnect_leaves_no_state_behind(
-        server: LiveServer, connect: Connect, caplog: pytest.LogCaptureFixture) -> None:
+    server: LiveServer, connect: Connect, caplog: pytest.LogCaptureFixture
+) -> None:
     realtime = realtime_of(server)
     gauge = metric("tradewire_socket_connections", transport="websocket")
-    closed = {r: metric("tradewire_socket_disconnects_total", reason=r)
-              for r in ("client disconnect", "transport close")}
+    closed = {
+        r: metric("tradewire_socket_disconnects_total", reason=r)
+        for r in ("client disconnect", "transport close")
+    }
     client = await connect(server, await server.login())
     sid = client.sio.get_sid()
     await client.call("subscribe:watchlist", {"symbols": ["AAPL"], "batch": True})
@@ -71,8 +76,11 @@ async def test_a_disconnect_leaves_no_state_behind(
 
     with caplog.at_level(logging.INFO, logger="tradewire.realtime"):
         await client.close()
-        await wait_until(lambda: sid not in realtime.sockets, timeout=WAIT,
-                         what="the server to forget the socket")
+        await wait_until(
+            lambda: sid not in realtime.sockets,
+            timeout=WAIT,
+            what="the server to forget the socket",
+        )
 
     assert sid not in realtime.batch_sockets
     assert sid not in realtime.guard._abuse
@@ -98,7 +106,8 @@ async def test_attaching_twice_does_not_push_twice(server: LiveServer, connect: 
 
 @pytest.mark.parametrize("transport", ["websocket", "polling"])
 async def test_shutdown_tells_every_socket_and_then_disconnects_it(
-        server: LiveServer, connect: Connect, transport: str) -> None:
+    server: LiveServer, connect: Connect, transport: str
+) -> None:
     realtime = realtime_of(server)
     session_id = await server.login()
     clients = [await connect(server, session_id, transports=[transport]) for _ in range(2)]
@@ -112,15 +121,21 @@ async def test_shutdown_tells_every_socket_and_then_disconnects_it(
     assert realtime.sockets == {}
     # detached: domain events no longer reach the realtime layer
     assert realtime.emit_trade_notification not in server.services.executor.listeners(
-        "trade:executed")
+        "trade:executed"
+    )
 
 
 # ---------------------------------------------------------------- SIGTERM, real process
 
 
 def service_env(**extra: str) -> dict[str, str]:
-    return {"MARKET_SEED": "7", "MARKET_TICK_RATE": "5", "AUTH_RATE_LIMIT": "1000/minute",
-            "DASHBOARD_DIR": "/nonexistent", **extra}
+    return {
+        "MARKET_SEED": "7",
+        "MARKET_TICK_RATE": "5",
+        "AUTH_RATE_LIMIT": "1000/minute",
+        "DASHBOARD_DIR": "/nonexistent",
+        **extra,
+    }
 
 
 async def login(url: str) -> str:
@@ -132,17 +147,19 @@ async def login(url: str) -> str:
 
 @pytest.mark.slow
 async def test_sigterm_notifies_sockets_finishes_the_order_in_flight_and_exits_zero(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     with ServiceProcess(service_env(DATA_DIR=str(data_dir))) as service:
         session_id = await login(service.url)
-        clients = [await Client().connect(service.url, session_id, transports=[t])
-                   for t in ("websocket", "polling")]
+        clients = [
+            await Client().connect(service.url, session_id, transports=[t])
+            for t in ("websocket", "polling")
+        ]
         try:
             # hold SQLite's write lock, so the order below waits inside the server
-            lock = sqlite3.connect(data_dir / "tradewire.db", timeout=WAIT,
-                                   isolation_level=None)
+            lock = sqlite3.connect(data_dir / "tradewire.db", timeout=WAIT, isolation_level=None)
             lock.execute("BEGIN IMMEDIATE")
             sent = asyncio.Event()
 
@@ -151,10 +168,14 @@ async def test_sigterm_notifies_sockets_finishes_the_order_in_flight_and_exits_z
                     sent.set()
 
             async with httpx.AsyncClient(base_url=service.url, timeout=30) as http:
-                order = asyncio.create_task(http.post(
-                    "/api/orders", json={"symbol": "AAPL", "side": "buy", "quantity": 3},
-                    headers={"Authorization": f"Bearer {session_id}"},
-                    extensions={"trace": trace}))
+                order = asyncio.create_task(
+                    http.post(
+                        "/api/orders",
+                        json={"symbol": "AAPL", "side": "buy", "quantity": 3},
+                        headers={"Authorization": f"Bearer {session_id}"},
+                        extensions={"trace": trace},
+                    )
+                )
                 await asyncio.wait_for(sent.wait(), WAIT)
 
                 started = time.monotonic()

@@ -28,20 +28,50 @@ from tradewire.schemas import (
 
 WHEN = datetime(2026, 3, 2, 14, 30, 5, 123000, tzinfo=UTC)
 
-TRADE = TradeOut(trade_id=7, order_id=9, symbol="AAPL", side="buy", quantity=2,
-                 price=Decimal("189.52"), total=Decimal("379.04"), executed_at=WHEN)
+TRADE = TradeOut(
+    trade_id=7,
+    order_id=9,
+    symbol="AAPL",
+    side="buy",
+    quantity=2,
+    price=Decimal("189.52"),
+    total=Decimal("379.04"),
+    executed_at=WHEN,
+)
 PORTFOLIO = Portfolio(
-    user_id=1, cash=Decimal("99620.96"),
-    positions=[Position(symbol="AAPL", quantity=2, avg_cost=Decimal("189.5200"),
-                        last=Decimal("189.50"), market_value=Decimal("379.00"),
-                        unrealized_pnl=Decimal("-0.04"))],
-    positions_value=Decimal("379.00"), total_value=Decimal("99999.96"),
-    unrealized_pnl=Decimal("-0.04"), as_of=WHEN)
+    user_id=1,
+    cash=Decimal("99620.96"),
+    positions=[
+        Position(
+            symbol="AAPL",
+            quantity=2,
+            avg_cost=Decimal("189.5200"),
+            last=Decimal("189.50"),
+            market_value=Decimal("379.00"),
+            unrealized_pnl=Decimal("-0.04"),
+        )
+    ],
+    positions_value=Decimal("379.00"),
+    total_value=Decimal("99999.96"),
+    unrealized_pnl=Decimal("-0.04"),
+    as_of=WHEN,
+)
 FAILED = TradeFailed(
-    order=OrderOut(order_id=10, symbol="AAPL", side="buy", type="market", quantity=999999,
-                   limit_price=None, status="rejected", reject_reason="INSUFFICIENT_CASH",
-                   created_at=WHEN, updated_at=WHEN),
-    reason="INSUFFICIENT_CASH", message="Not enough cash for this order.")
+    order=OrderOut(
+        order_id=10,
+        symbol="AAPL",
+        side="buy",
+        type="market",
+        quantity=999999,
+        limit_price=None,
+        status="rejected",
+        reject_reason="INSUFFICIENT_CASH",
+        created_at=WHEN,
+        updated_at=WHEN,
+    ),
+    reason="INSUFFICIENT_CASH",
+    message="Not enough cash for this order.",
+)
 
 
 def realtime_of(server: LiveServer) -> RealtimeServer:
@@ -52,17 +82,27 @@ def realtime_of(server: LiveServer) -> RealtimeServer:
 # ---------------------------------------------------------------- emit methods
 
 
-@pytest.mark.parametrize(("event", "emit", "payload"), [
-    ("trade:executed", "emit_trade_notification", TRADE),
-    ("portfolio:update", "emit_portfolio_update", PORTFOLIO),
-    ("trade:failed", "emit_trade_failed", FAILED),
-], ids=["trade", "portfolio", "failed"])
+@pytest.mark.parametrize(
+    ("event", "emit", "payload"),
+    [
+        ("trade:executed", "emit_trade_notification", TRADE),
+        ("portfolio:update", "emit_portfolio_update", PORTFOLIO),
+        ("trade:failed", "emit_trade_failed", FAILED),
+    ],
+    ids=["trade", "portfolio", "failed"],
+)
 async def test_user_pushes_reach_every_socket_of_that_user_and_no_other(
-        quiet_server: LiveServer, connect: Connect, event: str, emit: str,
-        payload: TradeOut | Portfolio | TradeFailed) -> None:
+    quiet_server: LiveServer,
+    connect: Connect,
+    event: str,
+    emit: str,
+    payload: TradeOut | Portfolio | TradeFailed,
+) -> None:
     demo_session = await quiet_server.login()
-    demo_tab, demo_phone = (await connect(quiet_server, demo_session),
-                            await connect(quiet_server, await quiet_server.login()))
+    demo_tab, demo_phone = (
+        await connect(quiet_server, demo_session),
+        await connect(quiet_server, await quiet_server.login()),
+    )
     bob = await connect(quiet_server, await quiet_server.register("bob"))
     realtime = realtime_of(quiet_server)
 
@@ -79,15 +119,23 @@ async def test_user_pushes_reach_every_socket_of_that_user_and_no_other(
 
 
 def test_the_wire_forms_are_camel_case_with_decimal_strings() -> None:
-    assert TRADE.wire() == {"tradeId": 7, "orderId": 9, "symbol": "AAPL", "side": "buy",
-                            "quantity": 2, "price": "189.52", "total": "379.04",
-                            "executedAt": "2026-03-02T14:30:05.123000Z"}
+    assert TRADE.wire() == {
+        "tradeId": 7,
+        "orderId": 9,
+        "symbol": "AAPL",
+        "side": "buy",
+        "quantity": 2,
+        "price": "189.52",
+        "total": "379.04",
+        "executedAt": "2026-03-02T14:30:05.123000Z",
+    }
     assert FAILED.wire()["order"]["rejectReason"] == "INSUFFICIENT_CASH"
     assert PORTFOLIO.wire()["positions"][0]["avgCost"] == "189.5200"
 
 
 async def test_quote_updates_reach_only_the_sockets_watching_the_symbol(
-        quiet_server: LiveServer, connect: Connect) -> None:
+    quiet_server: LiveServer, connect: Connect
+) -> None:
     session_id = await quiet_server.login()
     apple, microsoft, nothing = [await connect(quiet_server, session_id) for _ in range(3)]
     await apple.call("subscribe:watchlist", {"symbols": ["AAPL"]})
@@ -101,15 +149,25 @@ async def test_quote_updates_reach_only_the_sockets_watching_the_symbol(
     assert received == sent.wire()
     assert received["last"] == "100.25" and received["changePct"] == "0.25"
     assert isinstance(received["ts"], int)
-    assert set(received) == {"symbol", "bid", "ask", "last", "open", "change", "changePct",
-                             "seq", "ts"}
+    assert set(received) == {
+        "symbol",
+        "bid",
+        "ask",
+        "last",
+        "open",
+        "change",
+        "changePct",
+        "seq",
+        "ts",
+    }
     [control] = await microsoft.wait_for("quote:update")
     assert control["symbol"] == "MSFT"
     assert nothing.of("quote:update") == []
 
 
 async def test_every_tick_of_the_feed_is_pushed_in_order(
-        quiet_server: LiveServer, connect: Connect) -> None:
+    quiet_server: LiveServer, connect: Connect
+) -> None:
     client = await connect(quiet_server, await quiet_server.login())
     await client.call("subscribe:watchlist", {"symbols": ["AAPL"]})
     await publish(quiet_server, *(quote("AAPL", seq=s) for s in range(2, 12)))
@@ -117,8 +175,9 @@ async def test_every_tick_of_the_feed_is_pushed_in_order(
     assert [u["seq"] for u in updates] == list(range(2, 12))
 
 
-async def test_the_live_market_reaches_a_watching_socket(server: LiveServer,
-                                                         connect: Connect) -> None:
+async def test_the_live_market_reaches_a_watching_socket(
+    server: LiveServer, connect: Connect
+) -> None:
     """No test double: the simulated feed ticks (5 per second per symbol here)."""
     client = await connect(server, await server.login())
     ack = await client.call("subscribe:watchlist", {"symbols": ["AAPL", "MSFT"]})
@@ -132,7 +191,8 @@ async def test_the_live_market_reaches_a_watching_socket(server: LiveServer,
 
 
 async def test_an_order_pushes_the_trade_and_the_portfolio_to_each_socket_of_the_user(
-        server: LiveServer, connect: Connect) -> None:
+    server: LiveServer, connect: Connect
+) -> None:
     demo = await server.login()
     tab, phone = await connect(server, demo), await connect(server, await server.login())
     bob_session = await server.register("bob")
@@ -143,8 +203,12 @@ async def test_an_order_pushes_the_trade_and_the_portfolio_to_each_socket_of_the
     assert order["status"] == "filled"
     for client in (tab, phone):
         [trade] = await client.wait_for("trade:executed")
-        assert (trade["orderId"], trade["symbol"], trade["side"], trade["quantity"]) == \
-            (order["orderId"], "AAPL", "buy", 2)
+        assert (trade["orderId"], trade["symbol"], trade["side"], trade["quantity"]) == (
+            order["orderId"],
+            "AAPL",
+            "buy",
+            2,
+        )
         assert Decimal(trade["price"]) == Decimal(order["fillPrice"])
         assert Decimal(trade["total"]) == Decimal(trade["price"]) * 2
         [portfolio] = await client.wait_for("portfolio:update")
@@ -167,7 +231,8 @@ async def test_an_order_pushes_the_trade_and_the_portfolio_to_each_socket_of_the
 
 
 async def test_a_rejected_order_pushes_trade_failed_with_the_reason(
-        server: LiveServer, connect: Connect) -> None:
+    server: LiveServer, connect: Connect
+) -> None:
     demo = await server.login()
     client = await connect(server, demo)
 
@@ -185,11 +250,13 @@ async def test_a_rejected_order_pushes_trade_failed_with_the_reason(
 
 
 async def test_a_resting_limit_order_that_fills_on_a_quote_is_pushed(
-        quiet_server: LiveServer, connect: Connect) -> None:
+    quiet_server: LiveServer, connect: Connect
+) -> None:
     demo = await quiet_server.login()
     client = await connect(quiet_server, demo)
-    order = await quiet_server.place_order(demo, symbol="AAPL", side="buy", quantity=1,
-                                           type="limit", limitPrice="150.00")
+    order = await quiet_server.place_order(
+        demo, symbol="AAPL", side="buy", quantity=1, type="limit", limitPrice="150.00"
+    )
     assert order["status"] == "open"
 
     await publish(quiet_server, quote("AAPL", seq=2, last="149.00"))
@@ -203,7 +270,8 @@ async def test_a_resting_limit_order_that_fills_on_a_quote_is_pushed(
 
 
 async def test_a_batching_socket_gets_the_latest_quote_of_its_symbols_only(
-        quiet_server: LiveServer, connect: Connect) -> None:
+    quiet_server: LiveServer, connect: Connect
+) -> None:
     session_id = await quiet_server.login()
     batching = await connect(quiet_server, session_id)
     plain = await connect(quiet_server, session_id)
@@ -212,8 +280,14 @@ async def test_a_batching_socket_gets_the_latest_quote_of_its_symbols_only(
     await plain.call("subscribe:watchlist", {"symbols": ["AAPL"]})
 
     # three AAPL ticks and two others inside one flush interval
-    await publish(quiet_server, quote("AAPL", seq=2), quote("NVDA", seq=2),
-                  quote("AAPL", seq=3), quote("MSFT", seq=2), quote("AAPL", seq=4, last="101.00"))
+    await publish(
+        quiet_server,
+        quote("AAPL", seq=2),
+        quote("NVDA", seq=2),
+        quote("AAPL", seq=3),
+        quote("MSFT", seq=2),
+        quote("AAPL", seq=4, last="101.00"),
+    )
 
     [batch] = await batching.wait_for("quotes:update")
     by_symbol = {q["symbol"]: q for q in QuoteBatch.model_validate(batch).wire()["quotes"]}
@@ -228,7 +302,8 @@ async def test_a_batching_socket_gets_the_latest_quote_of_its_symbols_only(
 
 
 async def test_batches_are_flushed_on_an_interval_and_only_when_something_changed(
-        quiet_server: LiveServer, connect: Connect) -> None:
+    quiet_server: LiveServer, connect: Connect
+) -> None:
     client = await connect(quiet_server, await quiet_server.login())
     await client.call("subscribe:watchlist", {"symbols": ["AAPL"], "batch": True})
 
@@ -238,15 +313,21 @@ async def test_batches_are_flushed_on_an_interval_and_only_when_something_change
     batches = await client.wait_for("quotes:update", count=2)
 
     assert [b["quotes"][0]["seq"] for b in batches] == [2, 3]
-    gaps = [b.at - a.at for a, b in zip(
-        [s for s in client.seen if s.name == "quotes:update"],
-        [s for s in client.seen if s.name == "quotes:update"][1:], strict=False)]
+    gaps = [
+        b.at - a.at
+        for a, b in zip(
+            [s for s in client.seen if s.name == "quotes:update"],
+            [s for s in client.seen if s.name == "quotes:update"][1:],
+            strict=False,
+        )
+    ]
     assert all(g > 0 for g in gaps)
     assert QUOTE_BATCH_INTERVAL == 0.05  # the documented interval
 
 
 async def test_switching_to_batch_mode_moves_the_existing_subscriptions(
-        quiet_server: LiveServer, connect: Connect) -> None:
+    quiet_server: LiveServer, connect: Connect
+) -> None:
     client = await connect(quiet_server, await quiet_server.login())
     realtime = realtime_of(quiet_server)
     sid = client.sio.get_sid()
@@ -272,7 +353,8 @@ async def test_switching_to_batch_mode_moves_the_existing_subscriptions(
 
 
 async def test_unsubscribing_every_batched_symbol_ends_the_batches(
-        quiet_server: LiveServer, connect: Connect) -> None:
+    quiet_server: LiveServer, connect: Connect
+) -> None:
     client = await connect(quiet_server, await quiet_server.login())
     other = await connect(quiet_server, await quiet_server.login())
     realtime = realtime_of(quiet_server)
@@ -290,8 +372,11 @@ async def test_unsubscribing_every_batched_symbol_ends_the_batches(
 
 
 async def test_a_batch_flush_that_fails_is_logged_and_the_flusher_goes_on(
-        quiet_server: LiveServer, connect: Connect, caplog: pytest.LogCaptureFixture,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    quiet_server: LiveServer,
+    connect: Connect,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     client = await connect(quiet_server, await quiet_server.login())
     realtime = realtime_of(quiet_server)
     await client.call("subscribe:watchlist", {"symbols": ["AAPL"], "batch": True})
@@ -317,8 +402,11 @@ async def test_a_batch_flush_that_fails_is_logged_and_the_flusher_goes_on(
 
 
 async def test_a_failing_emit_is_logged_and_counted_and_trading_goes_on(
-        server: LiveServer, connect: Connect, caplog: pytest.LogCaptureFixture,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    server: LiveServer,
+    connect: Connect,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     demo = await server.login()
     client = await connect(server, demo)
     await client.call("subscribe:watchlist", {"symbols": ["AAPL"]})
@@ -346,8 +434,7 @@ async def test_a_failing_emit_is_logged_and_counted_and_trading_goes_on(
 
         await wait_until(aapl_ticked, timeout=WAIT, what="AAPL to tick while pushes fail")
         assert server.services.feed.running
-        assert metric("tradewire_socket_emit_failures_total", event="quote:update") \
-            > quote_failures
+        assert metric("tradewire_socket_emit_failures_total", event="quote:update") > quote_failures
 
     assert metric("tradewire_socket_emit_failures_total", event="trade:executed") == failures + 1
     failed = [r for r in caplog.records if r.getMessage() == "emit failed"]
@@ -362,16 +449,14 @@ async def test_a_failing_emit_is_logged_and_counted_and_trading_goes_on(
     await client.wait_for("quote:update")
 
 
-async def test_an_emit_is_counted_once_per_call(quiet_server: LiveServer,
-                                                connect: Connect) -> None:
+async def test_an_emit_is_counted_once_per_call(quiet_server: LiveServer, connect: Connect) -> None:
     session_id = await quiet_server.login()
     clients: list[Client] = [await connect(quiet_server, session_id) for _ in range(3)]
     before = metric("tradewire_socket_messages_emitted_total", event="trade:executed")
     await realtime_of(quiet_server).emit_trade_notification(1, TRADE)
     for c in clients:
         await c.wait_for("trade:executed")
-    assert metric("tradewire_socket_messages_emitted_total", event="trade:executed") \
-        == before + 1
+    assert metric("tradewire_socket_messages_emitted_total", event="trade:executed") == before + 1
 
 
 def test_quote_type_is_what_the_pushes_carry() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from types import SimpleNamespace
+
 import pytest
 from limits import RateLimitItem
 
@@ -18,8 +19,6 @@ from tradewire.realtime import limits
 from tradewire.realtime.limits import (
     ABUSE_MAX_REJECTED,
     ABUSE_WINDOW_SECONDS,
-    DEFAULT_EVENT_LIMIT,
-    EVENT_LIMITS,
     MAX_TRACKED_EVENT_NAME,
     EventGuard,
 )
@@ -39,7 +38,8 @@ def warnings_named(caplog: pytest.LogCaptureFixture, message: str) -> list[loggi
 
 
 async def test_an_event_over_its_limit_is_refused_with_a_retry_delay(
-        server: LiveServer, connect: Connect, caplog: pytest.LogCaptureFixture) -> None:
+    server: LiveServer, connect: Connect, caplog: pytest.LogCaptureFixture
+) -> None:
     client = await connect(server, await server.login())
     refused_before = metric("tradewire_socket_rate_limited_total", event="subscribe:portfolio")
 
@@ -55,8 +55,10 @@ async def test_an_event_over_its_limit_is_refused_with_a_retry_delay(
     assert [n["event"] for n in notices] == ["subscribe:portfolio"] * 5
     assert [n["retryAfterMs"] for n in notices] == [a["error"]["retryAfterMs"] for a in acks[30:]]
     # every refusal is counted, the warning is logged once for the user
-    assert metric("tradewire_socket_rate_limited_total", event="subscribe:portfolio") \
+    assert (
+        metric("tradewire_socket_rate_limited_total", event="subscribe:portfolio")
         == refused_before + 5
+    )
     [warning] = warnings_named(caplog, "rate limit exceeded")
     assert warning.levelno == logging.WARNING
     assert (warning.user_id, warning.event) == (1, "subscribe:portfolio")  # type: ignore[attr-defined]
@@ -64,7 +66,8 @@ async def test_an_event_over_its_limit_is_refused_with_a_retry_delay(
 
 
 async def test_the_limit_is_per_user_and_per_event_kind(
-        server: LiveServer, connect: Connect) -> None:
+    server: LiveServer, connect: Connect
+) -> None:
     demo = await server.login()
     first, second = await connect(server, demo), await connect(server, demo)
     bob = await connect(server, await server.register("bob"))
@@ -81,7 +84,8 @@ async def test_the_limit_is_per_user_and_per_event_kind(
 
 
 async def test_unknown_events_share_one_limit_and_long_names_are_cut(
-        server: LiveServer, connect: Connect) -> None:
+    server: LiveServer, connect: Connect
+) -> None:
     client = await connect(server, await server.login())
     name = "z" * 300
     acks = [await client.call(name if i % 2 else f"nope:{i}") for i in range(121)]
@@ -97,7 +101,8 @@ async def test_unknown_events_share_one_limit_and_long_names_are_cut(
 
 
 async def test_a_socket_that_floods_is_disconnected_and_others_are_served(
-        server: LiveServer, connect: Connect, caplog: pytest.LogCaptureFixture) -> None:
+    server: LiveServer, connect: Connect, caplog: pytest.LogCaptureFixture
+) -> None:
     """10,000 events as fast as python-socketio sends them, over a real websocket."""
     session_id = await server.login()
     flooder = await connect(server, session_id)
@@ -119,12 +124,15 @@ async def test_a_socket_that_floods_is_disconnected_and_others_are_served(
     assert len(warnings_named(caplog, "socket disconnected for flooding")) == 1
     assert realtime_of(server).sockets.keys() == {bystander.sio.get_sid()}
     assert (await bystander.call("subscribe:portfolio"))["ok"]
-    print(f"\nflood in-process: sent {sent} events, "
-          f"{len(flooder.of('rate_limited'))} rate_limited notices before the disconnect")
+    print(
+        f"\nflood in-process: sent {sent} events, "
+        f"{len(flooder.of('rate_limited'))} rate_limited notices before the disconnect"
+    )
 
 
 async def test_a_burst_handled_before_the_disconnect_lands_disconnects_once(
-        server: LiveServer, connect: Connect, caplog: pytest.LogCaptureFixture) -> None:
+    server: LiveServer, connect: Connect, caplog: pytest.LogCaptureFixture
+) -> None:
     """Events already queued when the flood threshold is reached (a burst in one read, a
     polling payload) must not each count as another flood disconnect."""
     flooder = await connect(server, await server.login())
@@ -146,13 +154,15 @@ async def test_a_burst_handled_before_the_disconnect_lands_disconnects_once(
 
 
 async def test_events_of_a_socket_that_is_gone_are_ignored(
-        server: LiveServer, connect: Connect) -> None:
+    server: LiveServer, connect: Connect
+) -> None:
     client = await connect(server, await server.login())
     realtime = realtime_of(server)
     sid = client.sio.get_sid()
     await client.close()
-    await wait_until(lambda: sid not in realtime.sockets, timeout=WAIT,
-                     what="the server to forget the socket")
+    await wait_until(
+        lambda: sid not in realtime.sockets, timeout=WAIT, what="the server to forget the socket"
+    )
     assert await realtime._on_event("subscribe:portfolio", sid) is None
 
 
@@ -188,7 +198,8 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 
 async def test_sustained_abuse_is_logged_once_per_window_and_every_refusal_counted(
-        clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
     limiter = ScriptedLimiter(allow=30, retry_ms=500)
     guard = EventGuard(limiter)  # type: ignore[arg-type]
     counted = metric("tradewire_socket_rate_limited_total", event="subscribe:trades")
@@ -204,8 +215,7 @@ async def test_sustained_abuse_is_logged_once_per_window_and_every_refusal_count
 
     assert results[:30] == [None] * 30
     assert all(r is not None and r > 0 for r in results[30:])
-    assert metric("tradewire_socket_rate_limited_total", event="subscribe:trades") \
-        == counted + 91
+    assert metric("tradewire_socket_rate_limited_total", event="subscribe:trades") == counted + 91
     assert len(warnings_named(caplog, "rate limit exceeded")) == 2
 
 
@@ -245,12 +255,3 @@ async def test_prune_drops_what_has_expired(clock: Clock) -> None:
     clock.now += 60
     guard.prune()
     assert guard._quiet_until == {}
-
-
-def test_the_documented_limits() -> None:
-    """docs/WEBSOCKET.md states these numbers; change both together."""
-    assert EVENT_LIMITS == {"subscribe:portfolio": "30/minute", "subscribe:trades": "30/minute",
-                            "subscribe:watchlist": "60/minute",
-                            "unsubscribe:watchlist": "60/minute"}
-    assert DEFAULT_EVENT_LIMIT == "120/minute"
-    assert (ABUSE_MAX_REJECTED, ABUSE_WINDOW_SECONDS) == (300, 10.0)

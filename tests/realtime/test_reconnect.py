@@ -18,27 +18,36 @@ from tests.realtime.test_lifecycle import login, service_env
 from tests.support import LiveServer
 
 
-async def connects(client: ResubscribingClient, count: int, timeout: float = WAIT) -> None:  # noqa: ASYNC109
-    await wait_until(lambda: len(client.of("connect")) >= count and client.sio.connected
-                     and len(client.subscribe_acks) >= 2 * count,
-                     timeout=timeout,
-                     what=f"connect #{count} and its two subscription acks "
-                          f"(seen: {client.names()[-8:]}, acks: {client.subscribe_acks[-2:]})")
+async def connects(client: ResubscribingClient, count: int, timeout: float = WAIT) -> None:
+    await wait_until(
+        lambda: (
+            len(client.of("connect")) >= count
+            and client.sio.connected
+            and len(client.subscribe_acks) >= 2 * count
+        ),
+        timeout=timeout,
+        what=f"connect #{count} and its two subscription acks "
+        f"(seen: {client.names()[-8:]}, acks: {client.subscribe_acks[-2:]})",
+    )
     assert all(ack["ok"] for ack in client.subscribe_acks), client.subscribe_acks
 
 
 async def live_again(client: ResubscribingClient, place_order: object) -> None:
     """After the latest connect: a quote push arrives, and an order's trade is pushed."""
     since = [s for s in client.seen if s.name == "connect"][-1].at
-    await wait_until(lambda: any(s.name == "quote:update" and s.at > since for s in client.seen),
-                     timeout=WAIT, what="a quote:update after reconnecting")
+    await wait_until(
+        lambda: any(s.name == "quote:update" and s.at > since for s in client.seen),
+        timeout=WAIT,
+        what="a quote:update after reconnecting",
+    )
     trades = len(client.of("trade:executed"))
     await place_order()  # type: ignore[operator]
     await client.wait_for("trade:executed", count=trades + 1)
 
 
 async def test_after_a_server_side_disconnect_the_client_reconnects_and_resubscribes(
-        server: LiveServer) -> None:
+    server: LiveServer,
+) -> None:
     session_id = await server.login()
     realtime = server.services.realtime
     assert realtime is not None
@@ -53,8 +62,9 @@ async def test_after_a_server_side_disconnect_the_client_reconnects_and_resubscr
         assert client.of("disconnect") == [client.sio.reason.SERVER_DISCONNECT]
         assert client.sio.get_sid() != first_sid
         assert realtime.sockets[client.sio.get_sid()].symbols == {"AAPL", "MSFT"}
-        await live_again(client, lambda: server.place_order(
-            session_id, symbol="AAPL", side="buy", quantity=1))
+        await live_again(
+            client, lambda: server.place_order(session_id, symbol="AAPL", side="buy", quantity=1)
+        )
     finally:
         await client.close()
 
@@ -66,8 +76,11 @@ async def test_after_logout_the_client_stops_trying(server: LiveServer) -> None:
         await connects(client, 1)
         async with server.http(session_id) as http:
             await http.post("/api/auth/logout")
-        await wait_until(lambda: client._reconnecting is not None and client._reconnecting.done(),
-                         timeout=WAIT, what="the client to give up reconnecting")
+        await wait_until(
+            lambda: client._reconnecting is not None and client._reconnecting.done(),
+            timeout=WAIT,
+            what="the client to give up reconnecting",
+        )
         assert client.reconnect_attempts == 1
         assert client.of("connect_error")[-1]["data"] == {"code": "UNAUTHORIZED"}
         assert not client.sio.connected
@@ -78,16 +91,18 @@ async def test_after_logout_the_client_stops_trying(server: LiveServer) -> None:
 def place_order_over_rest(url: str, session_id: str) -> object:
     async def place() -> None:
         async with httpx.AsyncClient(base_url=url, timeout=WAIT) as http:
-            r = await http.post("/api/orders", json={"symbol": "MSFT", "side": "buy",
-                                                     "quantity": 1},
-                                headers={"Authorization": f"Bearer {session_id}"})
+            r = await http.post(
+                "/api/orders",
+                json={"symbol": "MSFT", "side": "buy", "quantity": 1},
+                headers={"Authorization": f"Bearer {session_id}"},
+            )
             assert r.status_code == 201, r.text
+
     return place
 
 
 @pytest.mark.slow
-async def test_after_a_restart_the_client_reconnects_with_the_same_session(
-        tmp_path: Path) -> None:
+async def test_after_a_restart_the_client_reconnects_with_the_same_session(tmp_path: Path) -> None:
     """SIGTERM (server:shutdown, then an io server disconnect), a new process on the same port
     and data directory: the login session is still valid and the client carries on."""
     with ServiceProcess(service_env()) as service:
@@ -118,8 +133,11 @@ async def test_after_a_crash_socketio_reconnects_by_itself(tmp_path: Path) -> No
             await connects(client, 1)
 
             await asyncio.to_thread(service.kill)
-            await wait_until(lambda: not client.sio.connected, timeout=WAIT,
-                             what="the client to notice the crash")
+            await wait_until(
+                lambda: not client.sio.connected,
+                timeout=WAIT,
+                what="the client to notice the crash",
+            )
             await asyncio.to_thread(service.start)
 
             await connects(client, 2, timeout=30)

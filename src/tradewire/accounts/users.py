@@ -74,7 +74,10 @@ class UserService:
         if await self.by_username(DEMO_USERNAME) is not None:
             return
         try:
-            await self.register(DEMO_USERNAME, DEMO_PASSWORD, watchlist=DEMO_WATCHLIST)
+            # an admin, so a newcomer sees the ops page too
+            await self.register(
+                DEMO_USERNAME, DEMO_PASSWORD, role="admin", watchlist=DEMO_WATCHLIST
+            )
         except Conflict:  # another instance created it first
             return
         log.info("demo account created", extra={"username": DEMO_USERNAME})

@@ -16,6 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import platform
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,6 +26,7 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 import engineio
+import engineio.payload
 import socketio
 from pydantic import ValidationError
 
@@ -36,6 +40,13 @@ from tradewire.ratelimit import RateLimiter
 from tradewire.realtime.codec import OrjsonCodec
 from tradewire.realtime.limits import MAX_TRACKED_EVENT_NAME, EventGuard
 from tradewire.realtime.manager import HeartbeatRedisManager, make_manager
+from tradewire.realtime.ops import (
+    PROBE_INTERVAL,
+    PROBE_SAMPLE,
+    PROBE_TIMEOUT,
+    STATS_INTERVAL,
+    OpsMonitor,
+)
 from tradewire.schemas import (
     Portfolio,
     Quote,
@@ -61,6 +72,10 @@ TRADES_SNAPSHOT = 50
 QUOTE_BATCH_INTERVAL = 0.05
 MAX_MESSAGE_BYTES = 64 * 1024
 """Engine.IO closes a connection whose packet is larger (transport limit)."""
+MAX_PACKETS_PER_POST = 500
+"""Packets one long-polling POST may carry. A client flushes every event it emitted since its
+last POST in one, and python-engineio drops the whole POST, silently, when it holds more than
+this (its default, 16, lost a burst of 17+ events). The byte limit above still applies."""
 SHUTDOWN_RECONNECT_AFTER_MS = 1000
 SESSIONS_CHANNEL = "sessions"
 LONG_POLL_DRAIN_SECONDS = 1.0
@@ -133,6 +148,8 @@ class RealtimeServer:
             logger=False,
             engineio_logger=False,
         )
+        # python-engineio's limit is a class attribute (process-wide), not a server option
+        engineio.payload.Payload.max_decode_packets = MAX_PACKETS_PER_POST
         # python-engineio leaves a long-poll GET waiting when its client closes the connection:
         # the request stays open until the poll times out (40 s), which keeps that client's
         # HTTP connection busy (a Node client cannot even exit) and holds uvicorn's graceful
@@ -151,7 +168,12 @@ class RealtimeServer:
             "subscribe:trades": self._subscribe_trades,
             "subscribe:watchlist": self._subscribe_watchlist,
             "unsubscribe:watchlist": self._unsubscribe_watchlist,
+            "subscribe:ops": self._subscribe_ops,
         }
+        self.ops = OpsMonitor()
+        self.instance_name = f"{platform.node()}:{os.getpid()}"
+        self.ops_sockets: set[str] = set()
+        self._ops_task: asyncio.Task[None] | None = None
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on("*", self._on_event)
@@ -180,6 +202,7 @@ class RealtimeServer:
                 self.sio.manager.initialize()
             self.sio.manager.start_heartbeat()
         self._flusher = asyncio.create_task(self._flush_batches_forever())
+        self._ops_task = asyncio.create_task(self._ops_forever(), name="ops")
         self._attached = True
 
     def detach(self) -> None:
@@ -196,6 +219,9 @@ class RealtimeServer:
         if self._flusher is not None:
             self._flusher.cancel()
             self._flusher = None
+        if self._ops_task is not None:
+            self._ops_task.cancel()
+            self._ops_task = None
         self._attached = False
 
     async def shutdown(self) -> None:
@@ -286,6 +312,7 @@ class RealtimeServer:
     async def _on_disconnect(self, sid: str, reason: str = "unknown") -> None:
         state = self.sockets.pop(sid, None)
         self.batch_sockets.pop(sid, None)
+        self.ops_sockets.discard(sid)
         self.guard.forget(sid)
         if state is None:
             return
@@ -408,6 +435,53 @@ class RealtimeServer:
         found = await self.quotes.latest_many(symbols)
         return ok(quotes=[found[s].wire() for s in symbols if s in found])
 
+    async def _subscribe_ops(self, sid: str, state: SocketState, _: Any) -> Ack:
+        """Admins only: `ops:stats` pushes of this instance every `STATS_INTERVAL` seconds."""
+        if state.session.role != "admin":
+            return fail("FORBIDDEN", "The ops view is for administrators.")
+        self.ops_sockets.add(sid)
+        return ok(stats=self.ops_snapshot())
+
+    def ops_snapshot(self) -> dict[str, Any]:
+        return self.ops.snapshot(len(self.sockets), self.instance_name)
+
+    async def _ops_forever(self) -> None:
+        """Push `ops:stats` to subscribed admins, and probe a sample of clients' round trip."""
+        last_probe = 0.0
+        while True:
+            await asyncio.sleep(STATS_INTERVAL)
+            try:
+                if self.ops_sockets:
+                    stats = self.ops_snapshot()
+                    for sid in list(self.ops_sockets):
+                        await self._emit("ops:stats", stats, to=sid, ignore_queue=True)
+                if time.monotonic() - last_probe >= PROBE_INTERVAL and self.sockets:
+                    last_probe = time.monotonic()
+                    sample = random.sample(list(self.sockets), min(PROBE_SAMPLE, len(self.sockets)))
+                    self._spawn(asyncio.gather(*(self._probe(sid) for sid in sample)))
+            except Exception:
+                log.exception("ops step failed")
+
+    async def _probe(self, sid: str) -> None:
+        """One latency probe: `latency:ping` with an ack, timed."""
+        started = time.perf_counter()
+        try:
+            await self.sio.call(
+                "latency:ping",
+                {"ts": int(time.time() * 1000)},
+                to=sid,
+                timeout=PROBE_TIMEOUT,
+                ignore_queue=True,
+            )
+        except socketio.exceptions.TimeoutError:
+            metrics.CLIENT_PROBE_TIMEOUTS.inc()
+            return
+        except Exception:  # the socket went away meanwhile
+            return
+        seconds = time.perf_counter() - started
+        metrics.CLIENT_RTT_SECONDS.observe(seconds)
+        self.ops.client_rtt.add(seconds)
+
     async def _unsubscribe_watchlist(self, sid: str, state: SocketState, payload: Any) -> Ack:
         req = WatchlistSubscribe.model_validate(payload)
         await self._leave_quote_rooms(state, [s for s in req.symbols if s in state.symbols])
@@ -427,25 +501,32 @@ class RealtimeServer:
         await self._emit("portfolio:update", portfolio.wire(), room=f"user:{user_id}")
 
     async def emit_trade_notification(self, user_id: int, trade: TradeOut) -> None:
-        await self._emit("trade:executed", trade.wire(), room=f"user:{user_id}")
-        metrics.observe_order_to_trade()
+        if await self._emit("trade:executed", trade.wire(), room=f"user:{user_id}"):
+            seconds = metrics.observe_order_to_trade()
+            if seconds is not None:
+                self.ops.trade_latency.add(seconds)
 
     async def emit_trade_failed(self, user_id: int, failed: TradeFailed) -> None:
         await self._emit("trade:failed", failed.wire(), room=f"user:{user_id}")
 
     async def emit_quote_update(self, symbol: str, quote: Quote) -> None:
         # every instance gets every quote from the feed: deliver to this instance's sockets only
-        await self._emit("quote:update", quote.wire(), room=f"quote:{symbol}", ignore_queue=True)
-        metrics.observe_quote_delivery(quote.ts)
+        if await self._emit(
+            "quote:update", quote.wire(), room=f"quote:{symbol}", ignore_queue=True
+        ):
+            self.ops.quote_latency.add(metrics.observe_quote_delivery(quote.ts))
 
-    async def _emit(self, event: str, data: Any, **target: Any) -> None:
-        """Emit and never raise: a failed emit is logged with context and counted."""
+    async def _emit(self, event: str, data: Any, **target: Any) -> bool:
+        """Emit and never raise: a failed emit is logged with context, counted, and False."""
         try:
             await self.sio.emit(event, data, **target)
-            metrics.MESSAGES_EMITTED.labels(event=event).inc()
         except Exception as exc:
             metrics.EMIT_FAILURES.labels(event=event).inc()
             log.error("emit failed", extra={"event": event, "error": repr(exc), **target})
+            return False
+        metrics.MESSAGES_EMITTED.labels(event=event).inc()
+        self.ops.messages.total += 1
+        return True
 
     # ------------------------------------------------------------ quotes
 
@@ -470,8 +551,6 @@ class RealtimeServer:
         if not pending:
             return
         encoded = {s: q.wire() for s, q in pending.items()}
-        for quote in pending.values():
-            metrics.observe_quote_delivery(quote.ts)
         for sid, state in list(self.batch_sockets.items()):
             quotes = [encoded[s] for s in state.symbols if s in encoded]
             if quotes:

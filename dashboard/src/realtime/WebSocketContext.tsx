@@ -1,0 +1,191 @@
+/**
+ * WebSocketProvider: the signed-in part of the app's real-time layer. It owns
+ * - the tab's one socket and its connection state (useWebSocket),
+ * - the DashboardStore every panel reads (portfolio, trades, watchlist, open orders, quotes),
+ * - the REST polling fallback, active exactly while the state is "polling",
+ * - the watchlist actions (persisted with PUT /api/watchlist, then (un)subscribed live).
+ * Components reach all of it with useRealtime().
+ */
+import { createContext, type ReactNode, useCallback, useContext, useEffect, useMemo, useState } from 'react';
+import { api, ApiError } from '../api/client';
+import type { ConfigOut, SymbolOut } from '../api/types';
+import { useAuth } from '../auth/AuthContext';
+import { notifyRateLimited } from '../components/notify';
+import { DashboardStore } from './dashboardStore';
+import { AckError, type AppSocket, subscribeWatchlist, unsubscribeWatchlist } from './subscriptions';
+import { usePolling } from './usePolling';
+import { type ConnectionStatus, useWebSocket, type UseWebSocketOptions } from './useWebSocket';
+
+export interface RealtimeValue {
+  socket: AppSocket | null;
+  status: ConnectionStatus;
+  store: DashboardStore;
+  config: ConfigOut | null;
+  /** Tradable symbols (for pickers); empty until loaded. */
+  symbols: SymbolOut[];
+  addToWatchlist: (symbol: string) => Promise<void>;
+  removeFromWatchlist: (symbol: string) => Promise<void>;
+  refreshOpenOrders: () => Promise<void>;
+}
+
+export const WebSocketContext = createContext<RealtimeValue | null>(null);
+
+const CONFIG_RETRY_MS = 2000;
+
+export class WatchlistError extends Error {
+  override name = 'WatchlistError';
+}
+
+export function WebSocketProvider({
+  children,
+  connection,
+}: {
+  children: ReactNode;
+  /** Overrides for tests (back-off, failure threshold). */
+  connection?: Partial<Pick<UseWebSocketOptions, 'backoff' | 'pollingBackoff' | 'pollAfterFailures'>>;
+}) {
+  const { expire } = useAuth();
+  const [store] = useState(() => new DashboardStore());
+  const [config, setConfig] = useState<ConfigOut | null>(null);
+  const [symbols, setSymbols] = useState<SymbolOut[]>([]);
+
+  useEffect(() => () => {
+    store.dispose();
+  }, [store]);
+
+  // Config decides socket or polling; retried until the service answers.
+  useEffect(() => {
+    let cancelled = false;
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const load = () => {
+      api
+        .config()
+        .then((c) => {
+          if (!cancelled) setConfig(c);
+        })
+        .catch(() => {
+          if (!cancelled) timer = setTimeout(load, CONFIG_RETRY_MS);
+        });
+    };
+    load();
+    return () => {
+      cancelled = true;
+      if (timer !== null) clearTimeout(timer);
+    };
+  }, []);
+
+  // The watchlist and the symbol list come from REST whatever the transport.
+  useEffect(() => {
+    let cancelled = false;
+    api
+      .watchlist()
+      .then((w) => {
+        if (!cancelled) store.setWatchlist(w.symbols);
+      })
+      .catch(() => {
+        if (!cancelled && store.getState().watchlist === null) store.setWatchlist([]);
+      });
+    api
+      .symbols()
+      .then((list) => {
+        if (!cancelled) setSymbols(list);
+      })
+      .catch(() => undefined);
+    return () => {
+      cancelled = true;
+    };
+  }, [store]);
+
+  const onUnauthorized = useCallback(() => {
+    expire();
+  }, [expire]);
+  const onSyncError = useCallback((error: unknown) => {
+    if (error instanceof AckError && error.code === 'RATE_LIMITED') {
+      notifyRateLimited('subscription', error.retryAfterMs ?? 1000);
+    }
+  }, []);
+
+  const { socket, status, reconnectNow } = useWebSocket({
+    store,
+    realtimeEnabled: config ? config.realtimeEnabled : null,
+    socketPath: config?.socketPath ?? '/socket.io',
+    onUnauthorized,
+    onSyncError,
+    ...connection,
+  });
+
+  usePolling(store, status.state === 'polling' && config !== null, reconnectNow);
+
+  const refreshOpenOrders = useCallback(async () => {
+    try {
+      store.setOpenOrders(await api.openOrders());
+    } catch {
+      // shown as before; the next sync or poll retries
+    }
+  }, [store]);
+
+  // Open orders have no event of their own: refresh them whenever the socket (re)connects
+  // and whenever a trade executes (a limit order may have filled).
+  useEffect(() => {
+    if (status.state === 'live') void refreshOpenOrders();
+  }, [status.state, refreshOpenOrders]);
+  useEffect(() => {
+    if (!socket) return;
+    const onTrade = () => void refreshOpenOrders();
+    socket.on('trade:executed', onTrade);
+    return () => {
+      socket.off('trade:executed', onTrade);
+    };
+  }, [socket, refreshOpenOrders]);
+
+  const addToWatchlist = useCallback(
+    async (raw: string) => {
+      const symbol = raw.trim().toUpperCase();
+      const current = store.getState().watchlist ?? [];
+      if (!/^[A-Z.]{1,10}$/.test(symbol)) throw new WatchlistError(`“${raw}” is not a ticker symbol.`);
+      if (current.includes(symbol)) throw new WatchlistError(`${symbol} is already on your watchlist.`);
+      if (symbols.length > 0 && !symbols.some((s) => s.symbol === symbol)) {
+        throw new WatchlistError(`Unknown symbol ${symbol}.`);
+      }
+      const max = config?.maxWatchlistSymbols ?? 50;
+      if (current.length >= max) throw new WatchlistError(`A watchlist holds at most ${max} symbols.`);
+      let saved: string[];
+      try {
+        saved = (await api.saveWatchlist([...current, symbol])).symbols;
+      } catch (error) {
+        if (error instanceof ApiError && error.status !== 429) throw new WatchlistError(error.message);
+        throw error;
+      }
+      store.setWatchlist(saved);
+      if (socket?.connected) {
+        const ack = await subscribeWatchlist(socket, [symbol]);
+        store.quotes.push(ack.quotes);
+      } else {
+        store.quotes.push(await api.quotes([symbol]));
+      }
+    },
+    [store, socket, symbols, config],
+  );
+
+  const removeFromWatchlist = useCallback(
+    async (symbol: string) => {
+      const current = store.getState().watchlist ?? [];
+      const saved = (await api.saveWatchlist(current.filter((s) => s !== symbol))).symbols;
+      store.setWatchlist(saved);
+      if (socket?.connected) await unsubscribeWatchlist(socket, [symbol]).catch(() => undefined);
+    },
+    [store, socket],
+  );
+
+  const value = useMemo<RealtimeValue>(
+    () => ({ socket, status, store, config, symbols, addToWatchlist, removeFromWatchlist, refreshOpenOrders }),
+    [socket, status, store, config, symbols, addToWatchlist, removeFromWatchlist, refreshOpenOrders],
+  );
+  return <WebSocketContext.Provider value={value}>{children}</WebSocketContext.Provider>;
+}
+
+export function useRealtime(): RealtimeValue {
+  const value = useContext(WebSocketContext);
+  if (!value) throw new Error('useRealtime must be used inside <WebSocketProvider>');
+  return value;
+}

@@ -1,0 +1,87 @@
+/**
+ * The Socket.IO subscriptions of a dashboard and how their acks re-sync the store. Called after
+ * every (re)connect: the server forgets a socket's subscriptions when it goes, and whatever
+ * happened meanwhile (fills, price moves) arrives through the acks' snapshots.
+ */
+import type { Socket } from 'socket.io-client';
+import type {
+  Ack,
+  ClientToServerEvents,
+  Portfolio,
+  Quote,
+  ServerToClientEvents,
+  TradeOut,
+} from '../api/types';
+import type { DashboardStore } from './dashboardStore';
+
+export type AppSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+export const ACK_TIMEOUT_MS = 8000;
+
+export class AckError extends Error {
+  readonly code: string;
+  readonly retryAfterMs: number | null;
+
+  constructor(event: string, code: string, message: string, retryAfterMs: number | null = null) {
+    super(`${event}: ${message}`);
+    this.name = 'AckError';
+    this.code = code;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/**
+ * Emits `event` and resolves with the successful ack; rejects with `AckError` on
+ * `{ok: false}` and with a timeout error when no ack comes within ACK_TIMEOUT_MS.
+ */
+export async function request<T extends object>(
+  socket: AppSocket,
+  event: string,
+  ...args: unknown[]
+): Promise<T> {
+  // The typed emit overloads cannot express "any event": the untyped view of the same socket.
+  const untyped = socket as unknown as {
+    timeout(ms: number): { emitWithAck(ev: string, ...a: unknown[]): Promise<Ack<T>> };
+  };
+  const ack = await untyped.timeout(ACK_TIMEOUT_MS).emitWithAck(event, ...args);
+  if (typeof ack !== 'object') throw new AckError(event, 'BAD_ACK', 'malformed acknowledgement');
+  if (!ack.ok) {
+    throw new AckError(event, ack.error.code, ack.error.message, ack.error.retryAfterMs ?? null);
+  }
+  return ack;
+}
+
+export function subscribeWatchlist(socket: AppSocket, symbols: string[]): Promise<{ quotes: Quote[] }> {
+  return request<{ quotes: Quote[] }>(socket, 'subscribe:watchlist', { symbols, batch: true });
+}
+
+export function unsubscribeWatchlist(socket: AppSocket, symbols: string[]): Promise<object> {
+  return request<object>(socket, 'unsubscribe:watchlist', { symbols });
+}
+
+/**
+ * subscribe:portfolio, subscribe:trades and subscribe:watchlist (batch) in parallel, each ack's
+ * snapshot written to the store. Resolves when all three have answered; failures are reported
+ * through `onError` and do not stop the others.
+ */
+export async function resubscribe(
+  socket: AppSocket,
+  store: DashboardStore,
+  onError: (error: unknown) => void = () => undefined,
+): Promise<void> {
+  const jobs: Promise<void>[] = [
+    request<{ portfolio: Portfolio }>(socket, 'subscribe:portfolio').then((a) => {
+      store.setPortfolio(a.portfolio);
+    }),
+    request<{ trades: TradeOut[] }>(socket, 'subscribe:trades').then((a) => {
+      store.mergeTrades(a.trades);
+    }),
+    store.watchlistReady().then(async (symbols) => {
+      if (symbols.length === 0 || !socket.connected) return;
+      const a = await subscribeWatchlist(socket, symbols);
+      store.quotes.push(a.quotes);
+    }),
+  ];
+  const results = await Promise.allSettled(jobs);
+  for (const r of results) if (r.status === 'rejected') onError(r.reason);
+}

@@ -1,0 +1,23 @@
+"""The ops view's figures over REST (for a dashboard that polls)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from tradewire.api.deps import ServicesDep, SessionDep
+from tradewire.errors import Forbidden
+from tradewire.schemas import ErrorResponse
+
+router = APIRouter(prefix="/api", tags=["ops"])
+
+
+@router.get("/ops/stats", responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}})
+async def ops_stats(session: SessionDep, services: ServicesDep) -> dict[str, Any]:
+    """This instance's live figures (the `ops:stats` payload). Admins only."""
+    if session.role != "admin":
+        raise Forbidden("The ops view is for administrators.")
+    if services.realtime is None:
+        return {"instance": None, "connections": 0, "messagesPerSecond": 0.0, "realtime": False}
+    return services.realtime.ops_snapshot()

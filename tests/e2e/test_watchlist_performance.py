@@ -1,0 +1,120 @@
+"""Watchlist smoothness under load: 50 symbols ticking 10 times a second each (~500 quotes/s),
+in Chromium, measured in the page for 5 s: frame intervals (requestAnimationFrame), long tasks
+(PerformanceObserver 'longtask') and how many row updates reached the DOM.
+
+The figures are printed and written to test-results/watchlist-perf.json. The assertions are
+only what a user would call broken (quotes that stop, a table under 20 frames a second), not a
+benchmark: the machine is small (2 cores), shared with the service under test and, in CI, with
+whatever else runs; frame times there say as much about the neighbours as about the page.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import BrowserContext, expect
+
+from tests.e2e.conftest import REPO, Account, ChromiumSession, ConsoleLog
+from tests.e2e.pages import WAIT_MS, PlaywrightDashboard
+from tests.harness.process import ServiceProcess
+
+pytestmark = pytest.mark.e2e
+
+MEASURE_MS = 5000
+RESULTS = REPO / "test-results" / "watchlist-perf.json"
+
+MEASURE_JS = """
+(duration) => new Promise((resolve) => {
+  const longTasks = [];
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) longTasks.push(entry.duration);
+  });
+  observer.observe({ type: 'longtask' });
+  let rowUpdates = 0;
+  const tbody = document.querySelector('[data-testid="watchlist"] tbody');
+  const rows = new MutationObserver((records) => { rowUpdates += records.length; });
+  rows.observe(tbody, { subtree: true, attributes: true, attributeFilter: ['data-seq'] });
+  const frames = [];
+  const start = performance.now();
+  let last = start;
+  const tick = (now) => {
+    frames.push(now - last);
+    last = now;
+    if (now - start < duration) { requestAnimationFrame(tick); return; }
+    observer.disconnect();
+    rows.disconnect();
+    resolve({ frames, longTasks, rowUpdates, elapsed: now - start });
+  };
+  requestAnimationFrame(tick);
+})
+"""
+
+
+@pytest.fixture(scope="module")
+def service_env() -> dict[str, str]:
+    return {"MARKET_SYMBOLS": "50", "MARKET_TICK_RATE": "10"}
+
+
+@pytest.fixture
+def context(chromium: ChromiumSession, service: ServiceProcess) -> Iterator[BrowserContext]:
+    ctx = chromium.browser.new_context(
+        base_url=service.url, viewport={"width": 1440, "height": 900}
+    )
+    ctx.set_default_timeout(WAIT_MS)
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def test_fifty_symbols_at_ten_ticks_a_second_stay_smooth(
+    context: BrowserContext, account: Account, record_property: Any
+) -> None:
+    symbols = [s["symbol"] for s in account.client.get("/api/symbols").json()][:50]
+    assert len(symbols) == 50
+    account.set_watchlist(symbols)
+    console = ConsoleLog()
+    dash = PlaywrightDashboard(context.new_page(), console)
+    dash.login(account.username, account.password)
+    rows = dash.page.locator('[data-testid="watchlist"] tbody tr[data-symbol]')
+    expect(rows).to_have_count(50)
+    expect(dash.page.locator('[data-testid="watchlist"] tbody tr[data-seq=""]')).to_have_count(0)
+
+    raw: dict[str, Any] = dash.page.evaluate(MEASURE_JS, MEASURE_MS)
+    frames: list[float] = raw["frames"][1:]  # the first interval starts mid-frame
+    seconds = raw["elapsed"] / 1000
+    figures = {
+        "symbols": 50,
+        "tick_rate_per_symbol": 10,
+        "measured_s": round(seconds, 2),
+        "frames": len(frames),
+        "fps": round(len(frames) / seconds, 1),
+        "frame_ms_p50": round(percentile(frames, 0.50), 1),
+        "frame_ms_p95": round(percentile(frames, 0.95), 1),
+        "frame_ms_p99": round(percentile(frames, 0.99), 1),
+        "frame_ms_max": round(max(frames), 1),
+        "frame_ms_mean": round(statistics.fmean(frames), 1),
+        "frames_over_50ms": sum(1 for f in frames if f > 50),
+        "long_tasks": len(raw["longTasks"]),
+        "long_task_ms_total": round(sum(raw["longTasks"]), 1),
+        "long_task_ms_max": round(max(raw["longTasks"], default=0.0), 1),
+        "row_updates_per_s": round(raw["rowUpdates"] / seconds, 1),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+    for key, value in figures.items():
+        record_property(key, value)
+    print("\nwatchlist performance:", json.dumps(figures))
+
+    assert figures["row_updates_per_s"] > 100, "the quotes did not flow: nothing was measured"
+    assert figures["fps"] >= 20, figures
+    console.assert_clean()

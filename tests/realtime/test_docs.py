@@ -1,0 +1,129 @@
+"""docs/WEBSOCKET.md against the code: every event, error code and limit the server has is
+documented with the number the code uses, and every JSON example is a valid payload."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from limits import parse
+from pydantic import BaseModel, ValidationError
+
+from tradewire.realtime import limits, server
+from tradewire.schemas import (
+    Portfolio,
+    Quote,
+    QuoteBatch,
+    RateLimitedEvent,
+    ShutdownNotice,
+    TradeFailed,
+    TradeOut,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC = (ROOT / "docs" / "WEBSOCKET.md").read_text()
+SERVER_SOURCE = Path(server.__file__).read_text()
+PUSHES: list[type[BaseModel]] = [
+    Quote,
+    QuoteBatch,
+    TradeOut,
+    TradeFailed,
+    Portfolio,
+    RateLimitedEvent,
+    ShutdownNotice,
+]
+
+
+def per_minute(limit: str) -> str:
+    item = parse(limit)
+    assert item.GRANULARITY.name == "minute" and item.multiples == 1, limit
+    return f"{item.amount} a minute per user"
+
+
+def table_row(first_cell: str) -> str:
+    for line in DOC.splitlines():
+        if line.startswith(f"| {first_cell} |"):
+            return line
+    raise AssertionError(f"docs/WEBSOCKET.md has no table row for {first_cell}")
+
+
+def test_every_client_event_is_documented_with_its_rate_limit() -> None:
+    handlers = set(re.findall(r'"((?:un)?subscribe:[a-z]+)": self\._', SERVER_SOURCE))
+    assert handlers, "no handlers found in server.py"
+    for event in handlers:
+        assert f"### `{event}`" in DOC, f"{event} has no section"
+        assert per_minute(limits.EVENT_LIMITS[event]) in table_row(f"`{event}`"), event
+    assert set(limits.EVENT_LIMITS) == handlers
+    assert per_minute(limits.DEFAULT_EVENT_LIMIT) in table_row(
+        "every other event, unknown ones included"
+    )
+
+
+def test_every_server_event_is_documented() -> None:
+    emitted = set(re.findall(r'_emit\(\s*"([a-z_:]+)"', SERVER_SOURCE))
+    emitted |= set(re.findall(r'sio\.call\(\s*"([a-z_:]+)"', SERVER_SOURCE))
+    assert {"quote:update", "trade:executed", "server:shutdown"} <= emitted
+    for event in emitted:
+        assert f"| `{event}` |" in DOC, f"{event} is not in the server events table"
+
+
+def test_every_error_code_is_documented() -> None:
+    codes = set(re.findall(r'fail\(\s*"([A-Z_]+)"', SERVER_SOURCE))
+    codes |= set(
+        re.findall(r'ConnectionRefusedError\(\s*"[a-z_]+",\s*\{"code": "([A-Z_]+)"', SERVER_SOURCE)
+    )
+    assert {"VALIDATION_ERROR", "UNAUTHORIZED", "RATE_LIMITED"} <= codes
+    for code in codes:
+        assert f"`{code}`" in DOC, code
+
+
+def test_the_limits_table_states_the_numbers_of_the_code() -> None:
+    assert (
+        f"{limits.ABUSE_MAX_REJECTED} refused events within "
+        f"{limits.ABUSE_WINDOW_SECONDS:g} s on one socket" in table_row("flood")
+    )
+    assert f"| {server.MAX_SYMBOLS_PER_SOCKET} |" in table_row("symbols per socket")
+    assert (
+        f"{server.MAX_MESSAGE_BYTES // 1024} KiB ({server.MAX_MESSAGE_BYTES:,} bytes)"
+        in table_row("message size")
+    )
+    assert f"| {server.MAX_PACKETS_PER_POST} |" in table_row("packets per long-polling request")
+    assert f"every {server.QUOTE_BATCH_INTERVAL * 1000:g} ms" in table_row("quote batches")
+    assert f'{{"reconnectAfterMs": {server.SHUTDOWN_RECONNECT_AFTER_MS}}}' in DOC
+    assert f"cut to {limits.MAX_TRACKED_EVENT_NAME} characters" in DOC
+
+
+def json_examples() -> list[Any]:
+    return [json.loads(block) for block in re.findall(r"```json\n(.*?)\n```", DOC, re.S)]
+
+
+def valid_push(example: dict[str, Any]) -> bool:
+    for model in PUSHES:
+        try:
+            model.model_validate(example)
+        except ValidationError:
+            continue
+        return True
+    return False
+
+
+@pytest.mark.parametrize("example", json_examples())
+def test_every_json_example_is_a_real_payload(example: Any) -> None:
+    if "ok" in example:  # an ack
+        assert example["ok"] is True or set(example["error"]) >= {"code", "message"}
+        for key, value in example.items():
+            if key == "portfolio":
+                Portfolio.model_validate(value)
+            elif key == "trades":
+                [TradeOut.model_validate(t) for t in value]
+            elif key == "quotes":
+                [Quote.model_validate(q) for q in value]
+    elif "message" in example and set(example) <= {"message", "data"}:  # a connect_error
+        assert example["data"]["code"] in ("UNAUTHORIZED", "SHUTTING_DOWN")
+    elif set(example) >= {"instance", "connections"}:  # ops:stats
+        assert set(example) == set(server.OpsMonitor().snapshot(0, "x"))
+    else:
+        assert valid_push(example), example
