@@ -55,3 +55,9 @@ async def db_server(tmp_path: Path, database_url: str) -> AsyncIterator[LiveServ
     """Like `server`, once per database backend."""
     async with LiveServer(make_settings(tmp_path, database_url=database_url)) as live:
         yield live
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last: Playwright's sync API keeps an event loop registered on the main
+    thread while its browsers live (session-scoped), which no asyncio test can run beside."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)

@@ -4,6 +4,7 @@ import { AuthProvider, useAuth } from './auth/AuthContext';
 import { AppShell } from './components/AppShell';
 import { DashboardPage } from './pages/DashboardPage';
 import { LoginPage } from './pages/LoginPage';
+import { OpsPage } from './pages/OpsPage';
 import { RegisterPage } from './pages/RegisterPage';
 import { TradePage } from './pages/TradePage';
 import { TradesPage } from './pages/TradesPage';
@@ -46,6 +47,7 @@ export function AppRoutes() {
           <Route index element={<DashboardPage />} />
           <Route path="trades" element={<TradesPage />} />
           <Route path="trades/:id" element={<TradePage />} />
+          <Route path="ops" element={<OpsPage />} />
           <Route path="*" element={<NotFound />} />
         </Route>
       </Route>

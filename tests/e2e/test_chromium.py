@@ -497,3 +497,55 @@ def test_phone(
         console.assert_clean()
     finally:
         ctx.close()
+
+
+DEMO = ("demo", "demo-password")  # seeded with SEED_DEMO; role "admin"
+
+
+def test_ops_page_shows_live_figures_to_an_admin(
+    dash: PlaywrightDashboard, chromium: ChromiumSession, service: ServiceProcess
+) -> None:
+    dash.login(*DEMO)
+    dash.page.get_by_role("navigation", name="Main").get_by_role("link", name="Ops").click()
+    expect(dash.page).to_have_url(re.compile(r"/ops$"))
+    ops = dash.page.get_by_test_id("ops")
+    expect(ops.locator('[data-field="connections"]'), "a connection count >= 1").to_have_text(
+        re.compile(r"^[1-9][\d,]*$")
+    )
+    expect(ops.locator('[data-field="instance"]'), "the instance name").not_to_have_text("…")
+    rate = ops.locator('[data-field="messagesPerSecond"]')
+    expect(rate, "a messages/s figure").to_have_text(re.compile(r"^[\d,]+\.\d$"))
+    first = rate.inner_text()
+    # ops:stats comes every second and the demo's watchlist ticks: the figure moves on its own
+    expect(rate, f"messages/s to change from {first}").not_to_have_text(first, timeout=15_000)
+    expect(ops.locator('[data-field="updated"]')).to_have_text(re.compile(r"^updated \S"))
+    dash.console.assert_clean()
+
+    # phone width: the same figures, nothing wider than the screen
+    ctx = chromium.browser.new_context(base_url=service.url, **chromium.devices["iPhone 13"])
+    ctx.set_default_timeout(WAIT_MS)
+    console = ConsoleLog()
+    try:
+        phone = PlaywrightDashboard(ctx.new_page(), console)
+        phone.login(*DEMO)
+        phone.page.goto("/ops")
+        expect(phone.page.get_by_test_id("ops").locator('[data-field="connections"]')).to_have_text(
+            re.compile(r"^[1-9][\d,]*$")
+        )
+        width: dict[str, Any] = phone.page.evaluate(
+            "({ scroll: document.documentElement.scrollWidth, view: window.innerWidth })"
+        )
+        assert width["scroll"] <= width["view"], f"horizontal overflow on the ops page: {width}"
+        console.assert_clean()
+    finally:
+        ctx.close()
+
+
+def test_ops_page_is_for_admins_only(dash: PlaywrightDashboard, account: Account) -> None:
+    dash.login(account.username, account.password)
+    expect(dash.page.get_by_role("link", name="Ops")).to_have_count(0)
+    dash.page.goto("/ops")
+    dash.wait_state("live")
+    expect(dash.page.get_by_test_id("ops-forbidden")).to_contain_text("administrators only")
+    expect(dash.page.get_by_test_id("ops")).to_have_count(0)
+    dash.console.assert_clean()

@@ -13,6 +13,7 @@ import type {
   LoginOut,
   OrderIn,
   OrderOut,
+  OpsStats,
   Portfolio,
   Quote,
   SymbolOut,
@@ -163,6 +164,8 @@ export const api = {
   trade: (tradeId: number | string) =>
     request<TradeOut>('GET', `/api/trades/${encodeURIComponent(String(tradeId))}`),
   watchlist: () => request<WatchlistOut>('GET', '/api/watchlist'),
+  /** Administrators only (403 FORBIDDEN otherwise): this instance's live figures. */
+  opsStats: () => request<OpsStats>('GET', '/api/ops/stats'),
   saveWatchlist: (symbols: string[]) =>
     request<WatchlistOut>('PUT', '/api/watchlist', { body: { symbols }, what: 'watchlist' }),
 };

@@ -175,6 +175,33 @@ export interface ShutdownNotice {
   reconnectAfterMs: number;
 }
 
+/** Latency percentiles in milliseconds over the last minute; `null` while there are no samples. */
+export interface LatencyFigures {
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+  count: number;
+}
+
+/**
+ * `ops:stats`, the `subscribe:ops` ack's `stats` and `GET /api/ops/stats`: one instance's live
+ * figures (`OpsMonitor.snapshot` in src/tradewire/realtime/ops.py, a dict rather than a model).
+ */
+export interface OpsStats {
+  instance: string;
+  connections: number;
+  messagesPerSecond: number;
+  quoteLatencyMs: LatencyFigures;
+  tradeLatencyMs: LatencyFigures;
+  clientRttMs: LatencyFigures;
+  ts: number;
+}
+
+/** `latency:ping`: the server's round-trip probe; answer its ack at once. */
+export interface LatencyPing {
+  ts: number;
+}
+
 // ---------------------------------------------------------------- Socket.IO acks (not models)
 
 export interface AckError {
@@ -193,6 +220,8 @@ export interface ServerToClientEvents {
   'quotes:update': (batch: QuoteBatch) => void;
   rate_limited: (event: RateLimitedEvent) => void;
   'server:shutdown': (notice: ShutdownNotice) => void;
+  'ops:stats': (stats: OpsStats) => void;
+  'latency:ping': (ping: LatencyPing, ack?: (res: object) => void) => void;
 }
 
 export interface ClientToServerEvents {
@@ -203,4 +232,5 @@ export interface ClientToServerEvents {
     ack: (res: Ack<{ quotes: Quote[] }>) => void,
   ) => void;
   'unsubscribe:watchlist': (payload: WatchlistSubscribe, ack: (res: Ack) => void) => void;
+  'subscribe:ops': (ack: (res: Ack<{ stats: OpsStats }>) => void) => void;
 }

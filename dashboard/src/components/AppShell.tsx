@@ -28,6 +28,7 @@ export function AppShell() {
               Dashboard
             </NavLink>
             <NavLink to="/trades">Trades</NavLink>
+            {user?.role === 'admin' && <NavLink to="/ops">Ops</NavLink>}
           </nav>
           <div className="topbar-right">
             <ConnectionStatus />

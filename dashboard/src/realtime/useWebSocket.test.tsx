@@ -45,6 +45,7 @@ const HOOK_EVENTS = [
   'trade:executed',
   'quotes:update',
   'quote:update',
+  'latency:ping',
 ];
 
 function setup(overrides: Partial<UseWebSocketOptions> = {}) {
@@ -140,6 +141,19 @@ describe('useWebSocket', () => {
     const spy = vi.spyOn(store, 'setPortfolio');
     act(() => socket.push('portfolio:update', portfolio({ cash: '5.00', asOf: new Date(Date.now() + 1000).toISOString() })));
     expect(spy).toHaveBeenCalledTimes(1);
+  });
+
+  it('answers the server\'s latency:ping probe at once', async () => {
+    const { socket } = setup();
+    act(() => socket.serverConnect());
+    await flush();
+    const ack = vi.fn();
+    socket.fire('latency:ping', { ts: 1714572000000 }, ack);
+    expect(ack).toHaveBeenCalledTimes(1);
+    expect(ack).toHaveBeenCalledWith({});
+    expect(() => {
+      socket.fire('latency:ping', { ts: 1714572000001 });
+    }).not.toThrow();
   });
 
   it('applies live pushes: portfolio, trades and batched quotes', async () => {

@@ -260,6 +260,10 @@ export function useWebSocket(options: UseWebSocketOptions): WebSocketHandle {
     s.on('quote:update', (quote) => {
       store.quotes.push([quote]);
     });
+    // The server's round-trip probe (ops page figures): answered at once, whatever the page.
+    s.on('latency:ping', (_ping, ack) => {
+      if (typeof ack === 'function') ack({});
+    });
     s.io.on('reconnect_attempt', onReconnectAttempt);
     window.addEventListener('offline', onBrowserOffline);
     window.addEventListener('online', onBrowserOnline);

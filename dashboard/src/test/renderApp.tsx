@@ -103,8 +103,12 @@ export function renderApp(
   return { ...view, server, calls };
 }
 
-/** Answers the socket's subscriptions from `server` and completes the handshake. */
-export async function serverConnect(server: ServerState, socket: MockSocket = lastSocket()) {
+/** Answers the socket's subscriptions from `server` (and `extraAcks`) and completes the handshake. */
+export async function serverConnect(
+  server: ServerState,
+  socket: MockSocket = lastSocket(),
+  extraAcks: MockSocket['ackHandlers'] = {},
+) {
   socket.ackHandlers = {
     'subscribe:portfolio': () => ({ ok: true, portfolio: server.portfolio }),
     'subscribe:trades': () => ({ ok: true, trades: server.trades }),
@@ -113,6 +117,7 @@ export async function serverConnect(server: ServerState, socket: MockSocket = la
       quotes: (payload as { symbols: string[] }).symbols.map((s) => server.quotes[s]).filter(Boolean),
     }),
     'unsubscribe:watchlist': () => ({ ok: true }),
+    ...extraAcks,
   };
   await act(async () => {
     socket.serverConnect();
