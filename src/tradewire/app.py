@@ -129,6 +129,7 @@ class Services:
         self.feed.remove_listener("quote", self.executor.on_quote)
         if self.realtime is not None:
             self.realtime.detach()
+            await self.realtime.close()
         await self.executor.drain()
         await self.bus.close()
         await self.quotes.close()

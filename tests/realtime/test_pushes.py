@@ -20,7 +20,6 @@ from tradewire.schemas import (
     OrderOut,
     Portfolio,
     Position,
-    Quote,
     QuoteBatch,
     TradeFailed,
     TradeOut,
@@ -457,7 +456,3 @@ async def test_an_emit_is_counted_once_per_call(quiet_server: LiveServer, connec
     for c in clients:
         await c.wait_for("trade:executed")
     assert metric("tradewire_socket_messages_emitted_total", event="trade:executed") == before + 1
-
-
-def test_quote_type_is_what_the_pushes_carry() -> None:
-    assert Quote.model_validate(quote("AAPL", seq=3).wire()).seq == 3

@@ -10,6 +10,7 @@ every cross-instance event for hours.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -42,11 +43,18 @@ class HeartbeatRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                 self._heartbeat_forever(), name="socketio-heartbeat"
             )
 
-    async def stop_heartbeat(self) -> None:
+    async def close(self) -> None:
+        """Stop the heartbeat and the listener, and close the Redis connections."""
         if self._heartbeat_task is not None:
             self._heartbeat_stopping = True
             await cancel_and_wait(self._heartbeat_task)
             self._heartbeat_task = None
+        # the listener python-socketio started, and its connections
+        await cancel_and_wait(getattr(self, "thread", None))
+        for client in (self.pubsub, self.redis):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
 
     async def _heartbeat_forever(self) -> None:
         while not self._heartbeat_stopping:

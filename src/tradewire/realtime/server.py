@@ -174,6 +174,7 @@ class RealtimeServer:
         self.instance_name = f"{platform.node()}:{os.getpid()}"
         self.ops_sockets: set[str] = set()
         self._ops_task: asyncio.Task[None] | None = None
+        self._probes: set[asyncio.Future[None]] = set()
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on("*", self._on_event)
@@ -214,8 +215,6 @@ class RealtimeServer:
         self.feed.remove_listener("quote", self._on_quote)
         self.sessions.remove_listener(SESSION_REVOKED, self._announce_revocation)
         self.bus.unsubscribe(SESSIONS_CHANNEL, self._on_session_message)
-        if isinstance(self.sio.manager, HeartbeatRedisManager):
-            self._spawn(self.sio.manager.stop_heartbeat())
         if self._flusher is not None:
             self._flusher.cancel()
             self._flusher = None
@@ -224,9 +223,16 @@ class RealtimeServer:
             self._ops_task = None
         self._attached = False
 
+    async def close(self) -> None:
+        """Close the Socket.IO manager's Redis connections (cluster mode); after `detach`."""
+        if isinstance(self.sio.manager, HeartbeatRedisManager):
+            await self.sio.manager.close()
+
     async def shutdown(self) -> None:
         """Refuse new connections, tell every socket to reconnect elsewhere, disconnect them."""
         self.accepting = False
+        for probe in list(self._probes):  # nobody waits for a round trip any more
+            probe.cancel()
         notice = ShutdownNotice(reconnect_after_ms=SHUTDOWN_RECONNECT_AFTER_MS).wire()
         sids = list(self.sockets)
         long_polling = [socket for sid in sids if (socket := self._long_poll(sid)) is not None]
@@ -458,7 +464,10 @@ class RealtimeServer:
                 if time.monotonic() - last_probe >= PROBE_INTERVAL and self.sockets:
                     last_probe = time.monotonic()
                     sample = random.sample(list(self.sockets), min(PROBE_SAMPLE, len(self.sockets)))
-                    self._spawn(asyncio.gather(*(self._probe(sid) for sid in sample)))
+                    for sid in sample:
+                        probe = asyncio.ensure_future(self._probe(sid))
+                        self._probes.add(probe)
+                        probe.add_done_callback(self._probes.discard)
             except Exception:
                 log.exception("ops step failed")
 
