@@ -38,6 +38,9 @@ async def test_admins_get_live_figures(server: LiveServer) -> None:
         }
         assert stats["connections"] == 1 and stats["messagesPerSecond"] > 0
         assert stats["quoteLatencyMs"]["count"] > 0 and stats["quoteLatencyMs"]["p99"] >= 0
+        assert await client.sio.call("unsubscribe:ops") == {"ok": True}
+        assert server.services.realtime is not None
+        assert server.services.realtime.ops_sockets == set()
     async with server.http(admin) as http:
         r = await http.get("/api/ops/stats")
     assert r.status_code == 200 and r.json()["instance"] == first["instance"]

@@ -233,4 +233,5 @@ export interface ClientToServerEvents {
   ) => void;
   'unsubscribe:watchlist': (payload: WatchlistSubscribe, ack: (res: Ack) => void) => void;
   'subscribe:ops': (ack: (res: Ack<{ stats: OpsStats }>) => void) => void;
+  'unsubscribe:ops': () => void;
 }

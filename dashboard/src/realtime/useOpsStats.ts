@@ -3,8 +3,7 @@
  *
  * - live: `subscribe:ops` after every connect (the server forgets it with the socket); the ack's
  *   `stats`, then each `ops:stats` push (about one a second). The listener is added once per
- *   socket. There is no unsubscribe event: after the page is left the pushes stop at the next
- *   reconnect, and are ignored until then;
+ *   socket. Leaving the page sends `unsubscribe:ops`, which stops the pushes;
  * - polling: `GET /api/ops/stats` every POLL_INTERVAL_MS instead;
  * - `forbidden` when the server refuses (the account is not an administrator). Callers should not
  *   enable the hook for a user they already know is not one: a 403 over REST is a console error.
@@ -75,6 +74,7 @@ export function useOpsStats(
     return () => {
       cancelled = true;
       if (retry !== null) clearTimeout(retry);
+      if (socket.connected) socket.emit('unsubscribe:ops');
     };
   }, [socket, active, live]);
 

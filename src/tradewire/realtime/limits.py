@@ -21,6 +21,7 @@ SUBSCRIBE_TRADES_LIMIT = "30/minute"
 SUBSCRIBE_WATCHLIST_LIMIT = "60/minute"
 UNSUBSCRIBE_WATCHLIST_LIMIT = "60/minute"
 SUBSCRIBE_OPS_LIMIT = "30/minute"
+UNSUBSCRIBE_OPS_LIMIT = "30/minute"
 DEFAULT_EVENT_LIMIT = "120/minute"
 """Every other event, unknown events included."""
 
@@ -30,6 +31,7 @@ EVENT_LIMITS: dict[str, str] = {
     "subscribe:watchlist": SUBSCRIBE_WATCHLIST_LIMIT,
     "unsubscribe:watchlist": UNSUBSCRIBE_WATCHLIST_LIMIT,
     "subscribe:ops": SUBSCRIBE_OPS_LIMIT,
+    "unsubscribe:ops": UNSUBSCRIBE_OPS_LIMIT,
 }
 
 ABUSE_WINDOW_SECONDS = 10.0

@@ -169,6 +169,7 @@ class RealtimeServer:
             "subscribe:watchlist": self._subscribe_watchlist,
             "unsubscribe:watchlist": self._unsubscribe_watchlist,
             "subscribe:ops": self._subscribe_ops,
+            "unsubscribe:ops": self._unsubscribe_ops,
         }
         self.ops = OpsMonitor()
         self.instance_name = f"{platform.node()}:{os.getpid()}"
@@ -447,6 +448,10 @@ class RealtimeServer:
             return fail("FORBIDDEN", "The ops view is for administrators.")
         self.ops_sockets.add(sid)
         return ok(stats=self.ops_snapshot())
+
+    async def _unsubscribe_ops(self, sid: str, state: SocketState, _: Any) -> Ack:
+        self.ops_sockets.discard(sid)
+        return ok()
 
     def ops_snapshot(self) -> dict[str, Any]:
         return self.ops.snapshot(len(self.sockets), self.instance_name)
