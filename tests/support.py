@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
@@ -13,6 +14,8 @@ import uvicorn
 
 from tests.harness.waiting import wait_until
 from tradewire.app import Services, create_app
+from tradewire.market.symbols import make_quote
+from tradewire.schemas import Quote
 from tradewire.settings import Settings
 
 DEMO = {"username": "demo", "password": "demo-password"}
@@ -139,3 +142,17 @@ class SocketClient:
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+
+def sample_quote(symbol: str, seq: int, last: str = "100.00") -> Quote:
+    """A quote a test controls: one cent either side of `last`, open at 100.00, `ts` from seq."""
+    price = Decimal(last)
+    return make_quote(
+        symbol,
+        bid=price - Decimal("0.01"),
+        ask=price + Decimal("0.01"),
+        last=price,
+        open=Decimal("100.00"),
+        seq=seq,
+        ts=1_700_000_000_000 + seq,
+    )

@@ -98,7 +98,7 @@ async def test_health_config_and_openapi(server: LiveServer) -> None:
         assert "/api/orders" in spec["paths"]
 
 
-async def test_readiness_fails_when_the_database_is_gone(server: LiveServer) -> None:
+async def test_readiness_answers_503_when_a_check_fails(server: LiveServer) -> None:
     original = server.services.db.ping
 
     async def broken() -> bool:

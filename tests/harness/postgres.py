@@ -11,11 +11,11 @@ import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
 from tests.harness.binaries import ServiceUnavailable, install_hint
 from tests.harness.ports import free_port
 from tests.harness.process import LoggedProcess
+from tests.harness.server import ThrowawayServer
 from tests.harness.waiting import wait_until_sync
 
 DEBIAN_POSTGRES_ROOT = Path("/usr/lib/postgresql")
@@ -47,7 +47,7 @@ def find_postgres_bindir(root: Path = DEBIAN_POSTGRES_ROOT, search_path: str | N
     raise ServiceUnavailable(f"no PostgreSQL server binaries (initdb, postgres): {INSTALL_HINT}")
 
 
-class PostgresServer:
+class PostgresServer(ThrowawayServer):
     """A fresh PostgreSQL cluster (initdb into a temporary directory) on 127.0.0.1.
 
     Superuser `postgres` with trust authentication on loopback; listens on TCP 127.0.0.1 only,
@@ -147,29 +147,6 @@ class PostgresServer:
 
     def stop(self) -> None:
         self._process.stop(signal.SIGQUIT)
-
-    def close(self) -> None:
-        try:
-            if self._process.running:
-                self.stop()
-        finally:
-            shutil.rmtree(self._dir, ignore_errors=True)
-
-    def __enter__(self) -> PostgresServer:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # --- databases ---
 

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import tempfile
 from pathlib import Path
-from types import TracebackType
 
 from tests.harness.binaries import require_executable
 from tests.harness.ports import free_port
 from tests.harness.process import LoggedProcess
+from tests.harness.server import ThrowawayServer
 from tests.harness.waiting import wait_until_sync
 
 
-class RedisServer:
+class RedisServer(ThrowawayServer):
     """`redis-server` on 127.0.0.1 with no persistence (`--save '' --appendonly no`).
 
     Data lives only in memory: `stop()`/`restart()` lose every key, like a Redis that crashed or
@@ -86,26 +85,3 @@ class RedisServer:
         if self._process.running:
             self.stop()
         self.start()
-
-    def close(self) -> None:
-        try:
-            if self._process.running:
-                self.stop()
-        finally:
-            shutil.rmtree(self._dir, ignore_errors=True)
-
-    def __enter__(self) -> RedisServer:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

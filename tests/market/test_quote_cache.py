@@ -11,6 +11,7 @@ from decimal import Decimal
 import orjson
 import pytest
 import redis.asyncio
+from tests.support import sample_quote as quote
 
 from tradewire.market.cache import (
     MemoryQuoteCache,
@@ -19,20 +20,6 @@ from tradewire.market.cache import (
     quote_cache_from_url,
 )
 from tradewire.market.symbols import make_quote
-from tradewire.schemas import Quote
-
-
-def quote(symbol: str, seq: int, last: str = "100.00") -> Quote:
-    price = Decimal(last)
-    return make_quote(
-        symbol,
-        bid=price - Decimal("0.01"),
-        ask=price + Decimal("0.01"),
-        last=price,
-        open=Decimal("100.00"),
-        seq=seq,
-        ts=1_700_000_000_000 + seq,
-    )
 
 
 async def test_empty_cache_has_nothing(cache: QuoteCache) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import gc
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ from tests.conftest import make_settings
 from tests.realtime.clients import Client
 from tests.support import LiveServer
 from tradewire.accounts import passwords
-from tradewire.market.symbols import make_quote
 from tradewire.schemas import Quote
 from tradewire.settings import Settings
 from tradewire.storage.database import upgrade
@@ -78,19 +76,6 @@ async def quiet_server(tmp_path: Path, migrated_database: Path) -> AsyncIterator
     async with LiveServer(fresh_settings(tmp_path, migrated_database, market_symbols="60")) as live:
         await live.services.feed.stop()
         yield live
-
-
-def quote(symbol: str, seq: int, last: str = "100.00") -> Quote:
-    price = Decimal(last)
-    return make_quote(
-        symbol,
-        bid=price - Decimal("0.01"),
-        ask=price + Decimal("0.01"),
-        last=price,
-        open=Decimal("100.00"),
-        seq=seq,
-        ts=1_700_000_000_000 + seq,
-    )
 
 
 async def publish(server: LiveServer, *quotes: Quote) -> None:

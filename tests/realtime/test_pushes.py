@@ -13,8 +13,9 @@ import pytest
 
 from tests.harness.waiting import wait_until
 from tests.realtime.clients import WAIT, Client, metric
-from tests.realtime.conftest import Connect, publish, quote
+from tests.realtime.conftest import Connect, publish
 from tests.support import LiveServer
+from tests.support import sample_quote as quote
 from tradewire.realtime.server import QUOTE_BATCH_INTERVAL, RealtimeServer
 from tradewire.schemas import (
     OrderOut,

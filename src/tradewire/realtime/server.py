@@ -50,7 +50,6 @@ from tradewire.realtime.ops import (
 from tradewire.schemas import (
     Portfolio,
     Quote,
-    QuoteBatch,
     RateLimitedEvent,
     ShutdownNotice,
     TradeFailed,
@@ -582,6 +581,3 @@ def _cookie_token(header: str) -> str | None:
     except CookieError:
         return None
     return morsel.value if morsel else None
-
-
-__all__ = ["QuoteBatch", "RealtimeServer", "SocketState"]
