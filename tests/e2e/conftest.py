@@ -12,6 +12,7 @@ this file starts). Nothing is downloaded.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -25,6 +26,7 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.sync.client import connect as ws_connect
 
 from tests.harness.process import ServiceProcess
 from tests.harness.waiting import wait_until_sync
@@ -287,3 +289,25 @@ def chromium() -> Iterator[ChromiumSession]:
             yield ChromiumSession(browser, dict(p.devices))
         finally:
             browser.close()
+
+
+def flood_watchlist_subscriptions(service: ServiceProcess, session_id: str, count: int) -> None:
+    """Uses up the user's subscribe:watchlist allowance from a second, raw Socket.IO client
+    (Engine.IO v4 frames over a WebSocket), the way a second device of the same user would."""
+    url = service.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    with ws_connect(url, open_timeout=10, close_timeout=2) as ws:
+        assert str(ws.recv(timeout=10)).startswith("0")  # engine.io open
+        ws.send("40" + json.dumps({"sessionId": session_id}))
+        assert str(ws.recv(timeout=10)).startswith("40")  # socket.io connect ack
+        for i in range(count):
+            ws.send(f'42{i}["subscribe:watchlist",{{"symbols":["AAPL"],"batch":true}}]')
+        # wait until the server has answered them all (acks are "43<id>[...]")
+        answered = 0
+        end = time.monotonic() + 10
+        while answered < count:
+            assert time.monotonic() < end, f"only {answered}/{count} acks from the flood"
+            frame = str(ws.recv(timeout=10))
+            if frame == "2":
+                ws.send("3")
+            elif frame.startswith("43"):
+                answered += 1

@@ -262,3 +262,27 @@ class SeleniumDashboard:
             f'[data-sonner-toast][data-type="{kind}"]',
         )
         return texts
+
+    def state_label(self) -> str:
+        """The indicator's visible text ("Live", "Reconnecting (attempt 2)"...)."""
+        return self.text(f"{STATE} .conn-label")
+
+    def position_quantity(self, symbol: str) -> str:
+        """The quantity in the symbol's portfolio row (NoSuchElementException while there is
+        none, which `wait` treats as "not yet")."""
+        row = f'[data-testid="portfolio"] tr[data-symbol="{symbol}"]'
+        return self.text(f'{row} [data-field="quantity"]')
+
+    def trade_rows(self) -> list[WebElement]:
+        return self.finds('[data-testid="recent-trades"] tr[data-trade-id]')
+
+    def add_to_watchlist(self, symbol: str) -> None:
+        watchlist = '[data-testid="watchlist"]'
+        self.fill(f'{watchlist} input[name="symbol"]', symbol)
+        self.find(f'{watchlist} button[type="submit"]').click()
+
+    def open_tab(self) -> str:
+        """Opens a new tab in the same browser (same cookies and storage) and switches to it;
+        returns its window handle."""
+        self.driver.switch_to.new_window("tab")
+        return self.driver.current_window_handle

@@ -7,7 +7,6 @@ network, rate limiting, and no console errors along the way.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Iterator
@@ -16,9 +15,14 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import BrowserContext, WebSocketRoute, expect
-from websockets.sync.client import connect as ws_connect
 
-from tests.e2e.conftest import SCREENSHOTS, Account, ChromiumSession, ConsoleLog
+from tests.e2e.conftest import (
+    SCREENSHOTS,
+    Account,
+    ChromiumSession,
+    ConsoleLog,
+    flood_watchlist_subscriptions,
+)
 from tests.e2e.pages import DOWN_COLOUR, UP_COLOUR, WAIT_MS, PlaywrightDashboard
 from tests.harness.process import ServiceProcess
 
@@ -377,34 +381,12 @@ def test_slow_network_still_works(
     dash.console.assert_clean()
 
 
-def _flood_watchlist_subscriptions(service: ServiceProcess, session_id: str, count: int) -> None:
-    """Uses up the user's subscribe:watchlist allowance from a second, raw Socket.IO client
-    (Engine.IO v4 frames over a WebSocket), the way a second device of the same user would."""
-    url = service.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
-    with ws_connect(url, open_timeout=10, close_timeout=2) as ws:
-        assert str(ws.recv(timeout=10)).startswith("0")  # engine.io open
-        ws.send("40" + json.dumps({"sessionId": session_id}))
-        assert str(ws.recv(timeout=10)).startswith("40")  # socket.io connect ack
-        for i in range(count):
-            ws.send(f'42{i}["subscribe:watchlist",{{"symbols":["AAPL"],"batch":true}}]')
-        # wait until the server has answered them all (acks are "43<id>[...]")
-        answered = 0
-        end = time.monotonic() + 10
-        while answered < count:
-            assert time.monotonic() < end, f"only {answered}/{count} acks from the flood"
-            frame = str(ws.recv(timeout=10))
-            if frame == "2":
-                ws.send("3")
-            elif frame.startswith("43"):
-                answered += 1
-
-
 def test_rate_limiting_is_shown(
     dash: PlaywrightDashboard, account: Account, service: ServiceProcess
 ) -> None:
     account.set_watchlist(["AAPL"])
     dash.login(account.username, account.password)
-    _flood_watchlist_subscriptions(service, account.session_id, 70)  # the limit is 60/minute
+    flood_watchlist_subscriptions(service, account.session_id, 70)  # the limit is 60/minute
     wl = dash.page.get_by_test_id("watchlist")
     wl.get_by_label("Add symbol to watchlist").fill("MSFT")
     wl.get_by_role("button", name="Add").click()

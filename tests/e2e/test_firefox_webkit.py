@@ -1,10 +1,26 @@
 """The dashboard in Firefox ESR and WebKitGTK (Safari's engine) through Selenium, against the
-real service: the scenarios these drivers allow (no offline mode or throttling here; the
-network drop is a server restart).
+real service.
+
+Both engines: signing in and reloading, orders and their toasts, the watchlist ticking, a bad
+session, two tabs of one user both updating live, rate limiting shown to the user, and a server
+restart (reconnect and re-sync).
+
+Firefox only: the network drop. WebDriver BiDi takes the tab offline
+(`emulation.setNetworkConditions`), which in Firefox also closes the open WebSocket (Chromium's
+offline mode leaves it open, so its test closes the socket itself), and a BiDi network intercept
+fails new Socket.IO handshakes for as long as the socket must stay refused.
+
+WebKitGTK has no offline mode here: WebKitWebDriver speaks classic WebDriver only (a session
+asking for BiDi is refused), has no command that takes the browser offline, throttles it or
+intercepts a request, and the dashboard exposes its socket to no page script. Its only network
+drop is the server restart. Neither engine has a slow network (BiDi's network conditions are
+offline only).
 
 Console errors: Firefox reports them over WebDriver BiDi; WebKitWebDriver has no log API, so a
 hook installed after each page load records console.error, uncaught errors and unhandled
-rejections (errors before the hook is installed are not seen there).
+rejections (errors before the hook is installed are not seen there). Firefox logs each WebSocket
+connect that fails ("can't establish a connection") as an error, which the tests that drop the
+socket allow.
 """
 
 from __future__ import annotations
@@ -12,6 +28,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from selenium import webdriver
@@ -24,6 +41,7 @@ from tests.e2e.conftest import (
     WEBKIT_DRIVER,
     Account,
     ConsoleLog,
+    flood_watchlist_subscriptions,
     geckodriver_path,
     require,
 )
@@ -37,6 +55,9 @@ pytestmark = [
 ]
 
 WATCHED = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "TSLA", "META", "JPM"]
+SOCKET_URLS = "**/socket.io/**"  # a glob for selenium's BiDi request handler
+# Firefox's console error for a WebSocket that could not connect (offline, or refused)
+FIREFOX_SOCKET_REFUSED = r"can.t establish a connection to the server at ws://\S+/socket\.io/"
 
 ERROR_HOOK_JS = """
 if (!window.__twErrors) {
@@ -257,3 +278,115 @@ def test_server_restart_reconnects_and_resyncs(
         lambda: dash.finds('[data-testid="portfolio"] tr[data-symbol="AMZN"]'), "the AMZN position"
     )
     dash.assert_console_clean(r"establish a connection", r"WebSocket", r"NetworkError")
+
+
+def _shows_the_trade(tab: EngineDashboard, handle: str, name: str) -> None:
+    """Switches to the tab, which shows the NVDA buy (toast and position) without having
+    reloaded, and is still live."""
+    tab.driver.switch_to.window(handle)
+    tab.wait(
+        lambda: any("Bought 4 NVDA" in t for t in tab.toast_texts("success")),
+        f"the toast in the {name} tab",
+    )
+    tab.wait(lambda: tab.position_quantity("NVDA") == "4", f"the NVDA position in the {name} tab")
+    assert tab.js("return window.__sameDocument") is True, f"the {name} tab reloaded"
+    assert tab.state() == "live"
+    assert tab.state_label() == "Live"
+
+
+def test_two_tabs_of_one_user_both_update(dash: EngineDashboard, account: Account) -> None:
+    """The second tab is signed in by what the first one stored (same browser); an order placed
+    in the first shows in both as it happens."""
+    dash.login(account.username, account.password)
+    dash.wait_portfolio_loaded()
+    first = dash.driver.current_window_handle
+    other = EngineDashboard(dash.engine, dash.base_url)
+    second = other.open_tab()
+    try:
+        other.goto("/")
+        other.wait_state("live")
+        other.wait_portfolio_loaded()
+        other.js("window.__sameDocument = true")
+
+        dash.driver.switch_to.window(first)
+        dash.js("window.__sameDocument = true")
+        dash.place_market_order("NVDA", "buy", 4)
+        _shows_the_trade(dash, first, "first")
+        _shows_the_trade(other, second, "second")
+    finally:
+        dash.driver.switch_to.window(second)
+        other.collect_console()
+        dash.driver.close()
+        dash.driver.switch_to.window(first)
+    dash.assert_console_clean()
+
+
+def test_rate_limiting_is_shown(
+    dash: EngineDashboard, account: Account, service: ServiceProcess
+) -> None:
+    """Another device of the user has used up the watchlist subscriptions (60 a minute): adding a
+    symbol here is refused, and the user is told to slow down and when to retry."""
+    account.set_watchlist(["AAPL"])
+    dash.login(account.username, account.password)
+    flood_watchlist_subscriptions(service, account.session_id, 70)
+    dash.add_to_watchlist("MSFT")
+    dash.wait(
+        lambda: any(
+            re.search(r"Slow down: too many watchlist requests; retry in \d+ s", t)
+            for t in dash.toast_texts("warning")
+        ),
+        "the rate-limit toast",
+    )
+    dash.assert_console_clean()
+
+
+@contextmanager
+def _offline(driver: WebDriver) -> Iterator[None]:
+    """The current tab offline (WebDriver BiDi): requests fail, navigator.onLine is false, and
+    Firefox closes the open WebSocket."""
+    tab = [driver.current_window_handle]
+    driver.emulation.set_network_conditions(offline=True, contexts=tab)
+    try:
+        yield
+    finally:
+        driver.emulation.set_network_conditions(offline=False, contexts=tab)
+
+
+@contextmanager
+def _socket_refused(driver: WebDriver) -> Iterator[None]:
+    """Every new Socket.IO WebSocket handshake fails (a BiDi network intercept); a socket
+    already open is left alone."""
+    handler = driver.network.add_request_handler([SOCKET_URLS], lambda request: request.fail())
+    try:
+        yield
+    finally:
+        driver.network.remove_request_handler(handler)
+
+
+@pytest.mark.parametrize("engine", ["firefox"], indirect=True)
+def test_network_drop_reconnects_and_resyncs(dash: EngineDashboard, account: Account) -> None:
+    """Offline, which closes the socket -> "Offline"; the network back but the socket still
+    refused -> "Reconnecting (attempt N)"; then "Live", with what happened meanwhile re-synced."""
+    dash.login(account.username, account.password)
+    dash.wait_portfolio_loaded()
+    dash.record_states()
+
+    with _socket_refused(dash.driver):
+        with _offline(dash.driver):
+            dash.wait_state("offline")
+            assert dash.state_label() == "Offline"
+            portfolio = dash.find('[data-testid="portfolio"]')
+            dash.wait(lambda: portfolio.get_attribute("data-stale") == "true", "stale data marked")
+            assert dash.cash() == "$100,000.00"  # the data stays while stale
+            account.place_order("TSLA", "buy", 2)  # meanwhile, elsewhere: an order fills
+
+        # the network is back, the socket still refused
+        dash.wait_state("reconnecting")
+        assert re.fullmatch(r"Reconnecting \(attempt \d+\)", dash.state_label())
+
+    dash.wait_state("live", timeout=30)
+    dash.wait(lambda: dash.position_quantity("TSLA") == "2", "the TSLA position re-synced")
+    dash.wait(lambda: dash.cash() != "$100,000.00", "the cash re-synced")
+    dash.wait(lambda: len(dash.trade_rows()) == 1, "the trade in the recent trades")
+    assert {"offline", "reconnecting", "live"} <= set(dash.states_seen())
+    dash.assert_console_clean(FIREFOX_SOCKET_REFUSED)
