@@ -12,7 +12,7 @@ import pytest
 from limits import parse
 from pydantic import BaseModel, ValidationError
 
-from tradewire.realtime import limits, server
+from tradewire.realtime import fanout, limits, server
 from tradewire.schemas import (
     Portfolio,
     Quote,
@@ -65,7 +65,8 @@ def test_every_client_event_is_documented_with_its_rate_limit() -> None:
 def test_every_server_event_is_documented() -> None:
     emitted = set(re.findall(r'_emit\(\s*"([a-z_:]+)"', SERVER_SOURCE))
     emitted |= set(re.findall(r'sio\.call\(\s*"([a-z_:]+)"', SERVER_SOURCE))
-    assert {"quote:update", "trade:executed", "server:shutdown"} <= emitted
+    emitted |= {fanout.QUOTE_EVENT, fanout.BATCH_EVENT}
+    assert {"trade:executed", "server:shutdown", "latency:ping"} <= emitted
     for event in emitted:
         assert f"| `{event}` |" in DOC, f"{event} is not in the server events table"
 

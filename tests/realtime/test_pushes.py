@@ -142,8 +142,8 @@ async def test_quote_updates_reach_only_the_sockets_watching_the_symbol(
     await microsoft.call("subscribe:watchlist", {"symbols": ["MSFT"]})
     sent = quote("AAPL", seq=2, last="100.25")
 
-    await realtime_of(quiet_server).emit_quote_update("AAPL", sent)
-    await realtime_of(quiet_server).emit_quote_update("MSFT", quote("MSFT", seq=2))
+    await realtime_of(quiet_server).emit_quote_update(sent)
+    await realtime_of(quiet_server).emit_quote_update(quote("MSFT", seq=2))
 
     [received] = await apple.wait_for("quote:update")
     assert received == sent.wire()
@@ -413,12 +413,16 @@ async def test_a_failing_emit_is_logged_and_counted_and_trading_goes_on(
     realtime = realtime_of(server)
     failures = metric("tradewire_socket_emit_failures_total", event="trade:executed")
     quote_failures = metric("tradewire_socket_emit_failures_total", event="quote:update")
-    real_emit = realtime.sio.emit
+    real_emit, real_publish = realtime.sio.emit, realtime.fanout.publish
 
     async def broken_emit(*args: object, **kwargs: object) -> None:
         raise ConnectionError("message queue unreachable")
 
+    def broken_publish(*args: object) -> None:
+        raise ConnectionError("socket table corrupted")
+
     monkeypatch.setattr(realtime.sio, "emit", broken_emit)
+    monkeypatch.setattr(realtime.fanout, "publish", broken_publish)
     with caplog.at_level(logging.ERROR, logger="tradewire.realtime"):
         order = await server.place_order(demo, symbol="AAPL", side="buy", quantity=1)
         # the order is filled and stored even though nobody could be told
@@ -443,6 +447,7 @@ async def test_a_failing_emit_is_logged_and_counted_and_trading_goes_on(
     assert "message queue unreachable" in trade_failure.error  # type: ignore[attr-defined]
 
     monkeypatch.setattr(realtime.sio, "emit", real_emit)
+    monkeypatch.setattr(realtime.fanout, "publish", real_publish)
     await server.place_order(demo, symbol="AAPL", side="buy", quantity=1)
     [trade] = await client.wait_for("trade:executed")
     assert trade["quantity"] == 1

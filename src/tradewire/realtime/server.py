@@ -1,9 +1,11 @@
 """The Socket.IO server: authenticated connections, per-user rooms, subscriptions and pushes.
 
-Rooms: `user:{id}` (every socket of a user: portfolio, trade pushes), `session:{key}` (every
-socket of one login session: disconnected on logout), `quote:{SYMBOL}` (plain quote subscribers).
-Sockets that subscribe with `batch: true` get `quotes:update` batches instead, conflated per
-socket and flushed every `QUOTE_BATCH_INTERVAL` seconds (latest quote per symbol wins).
+Rooms: `user:{id}` (every socket of a user: portfolio, trade pushes) and `session:{key}` (every
+socket of one login session: disconnected on logout). Quotes do not use rooms: they go through
+`QuoteFanout` (fanout.py), which encodes each quote once and writes it straight to each
+watching socket. Sockets that subscribe with `batch: true` get `quotes:update` batches instead
+of `quote:update`, conflated per socket and flushed every `QUOTE_BATCH_INTERVAL` seconds
+(latest quote per symbol wins).
 
 Every client event answers through its ack: `{"ok": true, ...}` or
 `{"ok": false, "error": {"code", "message"}}`. A handler never raises into python-socketio, so a
@@ -38,6 +40,7 @@ from tradewire.market.cache import QuoteCache
 from tradewire.market.feed import MarketFeed
 from tradewire.ratelimit import RateLimiter
 from tradewire.realtime.codec import OrjsonCodec
+from tradewire.realtime.fanout import BATCH_EVENT, QUOTE_EVENT, QuoteFanout
 from tradewire.realtime.limits import MAX_TRACKED_EVENT_NAME, EventGuard
 from tradewire.realtime.manager import HeartbeatRedisManager, make_manager
 from tradewire.realtime.ops import (
@@ -105,6 +108,7 @@ class SocketState:
     """What this instance knows of one of its own sockets."""
 
     sid: str
+    eio_sid: str
     session: SessionInfo
     transport: str
     connected_at: float
@@ -155,11 +159,11 @@ class RealtimeServer:
         # stop. Its disconnect handler is wrapped to answer that GET.
         self._socketio_on_eio_disconnect = self.sio.eio.handlers["disconnect"]
         self.sio.eio.on("disconnect", self._on_engineio_disconnect)
+        self.fanout = QuoteFanout(self.sio.eio)
         self.accepting = True
         # sockets[sid]: this instance's sockets; batch_sockets: those that asked for batches
         self.sockets: dict[str, SocketState] = {}
         self.batch_sockets: dict[str, SocketState] = {}
-        self._pending_batch: dict[str, Quote] = {}
         self._flusher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._handlers: dict[str, Handler] = {
@@ -294,7 +298,8 @@ class RealtimeServer:
                 "unauthorized", {"code": "UNAUTHORIZED"}
             )
         transport = self.sio.transport(sid)
-        state = SocketState(sid, session, transport, time.monotonic())
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        state = SocketState(sid, eio_sid, session, transport, time.monotonic())
         self.sockets[sid] = state
         await self.sio.enter_room(sid, f"user:{session.user_id}")
         await self.sio.enter_room(sid, f"session:{session.session_key}")
@@ -322,6 +327,7 @@ class RealtimeServer:
         self.guard.forget(sid)
         if state is None:
             return
+        self.fanout.unsubscribe(sid, state.symbols)
         reason = str(reason)
         metrics.CONNECTIONS.labels(transport=state.transport).dec()
         metrics.DISCONNECTS.labels(reason=reason).inc()
@@ -426,18 +432,15 @@ class RealtimeServer:
             return fail(
                 "LIMIT_EXCEEDED", f"A socket can watch at most {MAX_SYMBOLS_PER_SOCKET} symbols."
             )
-        if req.batch != state.batch and state.symbols:
-            # switching mode moves the existing subscriptions too
-            existing = list(state.symbols)
-            await self._leave_quote_rooms(state, existing)
-            new = list(dict.fromkeys(existing + new))
+        if req.batch != state.batch:
+            new = list(dict.fromkeys([*state.symbols, *new]))  # switching mode moves them all
         state.batch = req.batch
         state.symbols.update(new)
+        self.fanout.subscribe(sid, state.eio_sid, new, batch=state.batch)
         if state.batch:
             self.batch_sockets[sid] = state
         else:
-            for s in new:
-                await self.sio.enter_room(sid, f"quote:{s}")
+            self.batch_sockets.pop(sid, None)
         found = await self.quotes.latest_many(symbols)
         return ok(quotes=[found[s].wire() for s in symbols if s in found])
 
@@ -497,16 +500,11 @@ class RealtimeServer:
 
     async def _unsubscribe_watchlist(self, sid: str, state: SocketState, payload: Any) -> Ack:
         req = WatchlistSubscribe.model_validate(payload)
-        await self._leave_quote_rooms(state, [s for s in req.symbols if s in state.symbols])
+        state.symbols.difference_update(req.symbols)
+        self.fanout.unsubscribe(sid, req.symbols)
+        if not state.symbols:
+            self.batch_sockets.pop(sid, None)
         return ok(symbols=sorted(state.symbols))
-
-    async def _leave_quote_rooms(self, state: SocketState, symbols: list[str]) -> None:
-        for s in symbols:
-            state.symbols.discard(s)
-            if not state.batch:
-                await self.sio.leave_room(state.sid, f"quote:{s}")
-        if state.batch and not state.symbols:
-            self.batch_sockets.pop(state.sid, None)
 
     # ------------------------------------------------------------ emits (server -> client)
 
@@ -522,12 +520,23 @@ class RealtimeServer:
     async def emit_trade_failed(self, user_id: int, failed: TradeFailed) -> None:
         await self._emit("trade:failed", failed.wire(), room=f"user:{user_id}")
 
-    async def emit_quote_update(self, symbol: str, quote: Quote) -> None:
-        # every instance gets every quote from the feed: deliver to this instance's sockets only
-        if await self._emit(
-            "quote:update", quote.wire(), room=f"quote:{symbol}", ignore_queue=True
-        ):
-            self.ops.quote_latency.add(metrics.observe_quote_delivery(quote.ts))
+    async def emit_quote_update(self, quote: Quote) -> None:
+        self.push_quote(quote)
+
+    def push_quote(self, quote: Quote) -> None:
+        """Push a quote to this instance's plain subscribers; keep it for the batching ones.
+
+        Synchronous (quote frames are written without waiting) and never raises. Every
+        instance gets every quote from the feed, so each reaches only its own sockets."""
+        try:
+            self.fanout.publish(quote)
+        except Exception as exc:
+            metrics.EMIT_FAILURES.labels(event=QUOTE_EVENT).inc()
+            log.error("emit failed", extra={"event": QUOTE_EVENT, "error": repr(exc)})
+            return
+        metrics.MESSAGES_EMITTED.labels(event=QUOTE_EVENT).inc()
+        self.ops.messages.total += 1
+        self.ops.quote_latency.add(metrics.observe_quote_delivery(quote.ts))
 
     async def _emit(self, event: str, data: Any, **target: Any) -> bool:
         """Emit and never raise: a failed emit is logged with context, counted, and False."""
@@ -544,10 +553,8 @@ class RealtimeServer:
     # ------------------------------------------------------------ quotes
 
     def _on_quote(self, quote: Quote) -> None:
-        """Feed listener (sync, on the feed's hot path): schedule the pushes of one quote."""
-        if self.batch_sockets:
-            self._pending_batch[quote.symbol] = quote
-        self._spawn(self.emit_quote_update(quote.symbol, quote))
+        """Feed listener (sync, on the feed's hot path)."""
+        self.push_quote(quote)
 
     async def _flush_batches_forever(self) -> None:
         while True:
@@ -560,14 +567,10 @@ class RealtimeServer:
 
     async def flush_batches(self) -> None:
         """Send each batching socket the latest quotes of its symbols since the last flush."""
-        pending, self._pending_batch = self._pending_batch, {}
-        if not pending:
-            return
-        encoded = {s: q.wire() for s, q in pending.items()}
-        for sid, state in list(self.batch_sockets.items()):
-            quotes = [encoded[s] for s in state.symbols if s in encoded]
-            if quotes:
-                await self._emit("quotes:update", {"quotes": quotes}, to=sid, ignore_queue=True)
+        frames = self.fanout.flush()
+        if frames:
+            metrics.MESSAGES_EMITTED.labels(event=BATCH_EVENT).inc(frames)
+            self.ops.messages.total += frames
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)

@@ -1,0 +1,234 @@
+"""Quote fan-out: each quote encoded once, one frame per socket, written straight to its socket.
+
+python-socketio's `emit` to a room starts one task per recipient and wakes each recipient's
+Engine.IO writer task once per message. With thousands of sockets that bookkeeping, not the
+network, is what limits the server (docs/BENCHMARKS.md). Quotes are the one message that goes
+to many sockets many times a second, so they take this path instead:
+
+- each quote is encoded once, as JSON text, when the feed publishes it;
+- a plain subscriber gets `quote:update` at once; a batching subscriber gets one
+  `quotes:update` frame per flush, with the latest quote of each of its symbols that changed;
+- a frame is written straight to the socket's connection, at once (see `DirectWebSocket`),
+  when the socket's Engine.IO writer is idle with nothing queued and the connection is
+  writable. Otherwise (long polling, an upgrade in progress, packets queued or being written,
+  a client that reads slowly) the frame is queued through Engine.IO like any other packet. So
+  a socket's packets are never reordered, and a slow reader never holds up the others.
+
+Everything else (acks, user pushes, cluster-wide emits) stays on python-socketio's API. This
+module only reaches this instance's own sockets: every instance gets every quote (cluster/bus).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+import engineio
+import engineio.async_drivers.asgi
+import engineio.packet
+import orjson
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+from tradewire.schemas import Quote
+
+log = logging.getLogger(__name__)
+
+QUOTE_EVENT = "quote:update"
+BATCH_EVENT = "quotes:update"
+
+
+def encode_quote(quote: Quote) -> bytes:
+    return orjson.dumps(quote.wire())
+
+
+def event_message(event: str, encoded_data: bytes) -> bytes:
+    """A Socket.IO EVENT packet for the default namespace (`2["event",data]`) inside an
+    Engine.IO MESSAGE packet (`4`): what one WebSocket text frame carries."""
+    return b'42["' + event.encode() + b'",' + encoded_data + b"]"
+
+
+class WriterQueue(asyncio.Queue[Any]):
+    """Engine.IO's outbound queue of one socket, which also tells whether its writer is idle.
+
+    The WebSocket writer task loops on `get()`; while it waits there with nothing queued, no
+    packet of that socket is on its way, so a frame written directly cannot overtake one."""
+
+    def __init__(self, maxsize: int = 0) -> None:
+        super().__init__(maxsize)
+        self._waiting = 0
+
+    async def get(self) -> Any:
+        self._waiting += 1
+        try:
+            return await super().get()
+        finally:
+            self._waiting -= 1
+
+    @property
+    def writer_idle(self) -> bool:
+        return self._waiting > 0 and self.empty()
+
+
+class DirectWebSocket(engineio.async_drivers.asgi.WebSocket):  # type: ignore[misc]
+    """Engine.IO's ASGI WebSocket, listed in `registry` by Engine.IO sid while it is open, which
+    can also write a text frame at once, without a task or an await.
+
+    On uvicorn's sans-I/O WebSocket protocol (the one `tradewire serve` runs) a frame is
+    encoded here and handed to the connection's transport: a server frame is a 2-10 byte header
+    and the payload (unmasked; no extension is negotiated, as per-message deflate is off). On
+    any other ASGI server, `write` is not available and frames go through Engine.IO's queue."""
+
+    def __init__(self, handler: Any, server: Any, registry: dict[str, DirectWebSocket]) -> None:
+        super().__init__(handler, server)
+        self.eio_sid: str = handler.__self__.sid
+        self._registry = registry
+        self._protocol: Any = None
+        self._plain_frames = False
+
+    async def __call__(self, environ: dict[str, Any]) -> str:
+        protocol = getattr(environ["asgi.send"], "__self__", None)
+        self._protocol = protocol if isinstance(protocol, WebSocketsSansIOProtocol) else None
+        self._registry[self.eio_sid] = self
+        if self._protocol is not None:
+            # after the handshake (which the handler's first step completes): what it agreed on
+            asyncio.get_running_loop().call_soon(self._check_extensions)
+        try:
+            return str(await super().__call__(environ))
+        finally:
+            if self._registry.get(self.eio_sid) is self:
+                del self._registry[self.eio_sid]
+
+    def ready(self, socket: Any) -> bool:
+        """True when a frame written now goes out at once, in order, and as a plain frame.
+
+        uvicorn clears `writable` while the connection's write buffer is above its high-water
+        mark (a client that reads slowly): its frames then wait in Engine.IO's queue."""
+        protocol = self._protocol
+        return (
+            self._plain_frames
+            and protocol.writable.is_set()
+            and not protocol.close_sent
+            and socket.upgraded
+            and not socket.upgrading
+            and socket.queue.writer_idle
+        )
+
+    def _check_extensions(self) -> None:
+        protocol = self._protocol
+        self._plain_frames = protocol.handshake_complete and not protocol.conn.extensions
+
+    def write(self, message: bytes) -> None:
+        """Write one text frame; only after `ready()` said yes."""
+        self._protocol.transport.write(text_frame(message))
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A server's WebSocket text frame (RFC 6455 5.2) around UTF-8 `payload`: FIN + opcode 1,
+    unmasked, the length in 7, 16 or 64 bits."""
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x81, size))
+    elif size < 65536:
+        header = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, size)
+    return header + payload
+
+
+class QuoteFanout:
+    """Who watches which symbol on this instance, and the writing of quote frames to them.
+
+    Indexes: `plain[symbol][sid] = eio_sid` (sockets that get `quote:update` per quote) and
+    `batched[symbol][sid] = eio_sid` (sockets that get `quotes:update` batches). A socket is in
+    one of the two for a symbol, never both."""
+
+    def __init__(self, eio: engineio.AsyncServer) -> None:
+        self.eio = eio
+        self.websockets: dict[str, DirectWebSocket] = {}
+        # python-engineio keeps its async driver in a module-level dict, shared by every server
+        # in the process: this server gets a copy with its own WebSocket class
+        eio._async = {**eio._async, "websocket": self._websocket}
+        eio.create_queue = WriterQueue  # each socket's outbound queue
+        self.plain: defaultdict[str, dict[str, str]] = defaultdict(dict)
+        self.batched: defaultdict[str, dict[str, str]] = defaultdict(dict)
+        self._pending: dict[str, bytes] = {}
+        """symbol -> the latest encoded quote since the last flush (batching sockets only)."""
+        self.frames_direct = 0
+        self.frames_queued = 0
+
+    def _websocket(self, handler: Any, server: Any) -> DirectWebSocket:
+        return DirectWebSocket(handler, server, self.websockets)
+
+    # ------------------------------------------------------------ subscriptions
+
+    def subscribe(self, sid: str, eio_sid: str, symbols: Iterable[str], *, batch: bool) -> None:
+        into, out_of = (self.batched, self.plain) if batch else (self.plain, self.batched)
+        for symbol in symbols:
+            _discard(out_of, symbol, sid)
+            into[symbol][sid] = eio_sid
+
+    def unsubscribe(self, sid: str, symbols: Iterable[str]) -> None:
+        for symbol in symbols:
+            _discard(self.plain, symbol, sid)
+            _discard(self.batched, symbol, sid)
+
+    # ------------------------------------------------------------ pushes
+
+    def publish(self, quote: Quote) -> int:
+        """Push one quote to its plain subscribers now and keep it for the batching ones.
+
+        Returns how many sockets it was written to now."""
+        encoded = encode_quote(quote)
+        if quote.symbol in self.batched:
+            self._pending[quote.symbol] = encoded
+        subscribers = self.plain.get(quote.symbol)
+        if not subscribers:
+            return 0
+        message = event_message(QUOTE_EVENT, encoded)
+        return sum(self.write(eio_sid, message) for eio_sid in list(subscribers.values()))
+
+    def flush(self) -> int:
+        """Send each batching socket the latest quotes of its symbols since the last flush.
+
+        Returns how many frames were written."""
+        pending, self._pending = self._pending, {}
+        frames: defaultdict[str, list[bytes]] = defaultdict(list)
+        for symbol, encoded in pending.items():
+            for eio_sid in self.batched.get(symbol, {}).values():
+                frames[eio_sid].append(encoded)
+        written = 0
+        for eio_sid, quotes in frames.items():
+            batch = b'{"quotes":[' + b",".join(quotes) + b"]}"
+            written += self.write(eio_sid, event_message(BATCH_EVENT, batch))
+        return written
+
+    def write(self, eio_sid: str, message: bytes) -> bool:
+        """Write one Engine.IO message to one socket (never waits); False if it is gone."""
+        socket = self.eio.sockets.get(eio_sid)
+        if socket is None or socket.closed or socket.closing:
+            return False
+        try:
+            ws = self.websockets.get(eio_sid)
+            if ws is not None and ws.ready(socket):
+                ws.write(message)
+                self.frames_direct += 1
+            else:
+                packet = engineio.packet.Packet(engineio.packet.MESSAGE, data=message[1:].decode())
+                socket.queue.put_nowait(packet)
+                self.frames_queued += 1
+        except Exception as exc:  # the connection went away meanwhile
+            log.debug("quote frame not written", extra={"error": repr(exc)})
+            return False
+        return True
+
+
+def _discard(index: defaultdict[str, dict[str, str]], symbol: str, sid: str) -> None:
+    subscribers = index.get(symbol)
+    if subscribers is not None:
+        subscribers.pop(sid, None)
+        if not subscribers:
+            del index[symbol]

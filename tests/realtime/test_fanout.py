@@ -1,0 +1,151 @@
+"""The quote fan-out's two paths (fanout.py): frames written straight to a WebSocket whose
+writer is idle, and frames queued through Engine.IO otherwise (long polling, packets already
+queued, a connection that is not writable). Either way a socket gets every frame, in order."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from websockets.frames import Frame, Opcode
+from websockets.streams import StreamReader
+
+from tests.harness.waiting import wait_until
+from tests.realtime.clients import WAIT, Client
+from tests.realtime.conftest import Connect, publish
+from tests.realtime.test_pushes import realtime_of
+from tests.support import LiveServer
+from tests.support import sample_quote as quote
+from tradewire.realtime.fanout import QuoteFanout, WriterQueue, event_message, text_frame
+
+
+async def test_websocket_subscribers_get_quotes_written_directly(
+    quiet_server: LiveServer, connect: Connect
+) -> None:
+    fanout = realtime_of(quiet_server).fanout
+    plain = await connect(quiet_server, await quiet_server.login())
+    batching = await connect(quiet_server, await quiet_server.login())
+    await plain.call("subscribe:watchlist", {"symbols": ["AAPL"]})
+    await batching.call("subscribe:watchlist", {"symbols": ["AAPL"], "batch": True})
+    direct, queued = fanout.frames_direct, fanout.frames_queued
+
+    await publish(quiet_server, *(quote("AAPL", seq=n) for n in range(2, 7)))
+
+    updates = await plain.wait_for("quote:update", count=5)
+    assert [u["seq"] for u in updates] == [2, 3, 4, 5, 6]
+    [batch] = await batching.wait_for("quotes:update")
+    assert [q["seq"] for q in batch["quotes"]] == [6]  # conflated: the latest wins
+    assert fanout.frames_direct - direct == 6
+    assert fanout.frames_queued == queued
+
+
+async def test_long_polling_subscribers_get_quotes_through_engineio(
+    quiet_server: LiveServer, connect: Connect
+) -> None:
+    fanout = realtime_of(quiet_server).fanout
+    client = await connect(quiet_server, await quiet_server.login(), transports=["polling"])
+    await client.call("subscribe:watchlist", {"symbols": ["MSFT"]})
+    queued = fanout.frames_queued
+
+    await publish(quiet_server, quote("MSFT", seq=2), quote("MSFT", seq=3))
+
+    updates = await client.wait_for("quote:update", count=2)
+    assert [u["seq"] for u in updates] == [2, 3]
+    assert fanout.frames_queued - queued == 2
+
+
+async def test_a_frame_never_overtakes_a_packet_already_queued(
+    quiet_server: LiveServer, connect: Connect
+) -> None:
+    realtime = realtime_of(quiet_server)
+    client = await connect(quiet_server, await quiet_server.login())
+    await client.call("subscribe:watchlist", {"symbols": ["NVDA"]})
+    sid = client.sio.get_sid()
+    eio_sid = realtime.sockets[sid].eio_sid
+    direct, queued = realtime.fanout.frames_direct, realtime.fanout.frames_queued
+
+    # a push queued through python-socketio, and a quote right behind it in the same step
+    await realtime.sio.emit("server:notice", {"n": 1}, to=sid)
+    assert not realtime.sio.eio.sockets[eio_sid].queue.writer_idle
+    await publish(quiet_server, quote("NVDA", seq=2))
+
+    await client.wait_for("quote:update")
+    assert client.names().index("server:notice") < client.names().index("quote:update")
+    assert realtime.fanout.frames_queued - queued == 1
+    assert realtime.fanout.frames_direct == direct
+
+
+async def test_a_connection_that_is_not_writable_gets_its_frames_queued(
+    quiet_server: LiveServer, connect: Connect
+) -> None:
+    """A client that reads slowly fills its connection's buffer: uvicorn then holds writes
+    back, and its frames wait in Engine.IO's queue instead of holding up the fan-out."""
+    realtime = realtime_of(quiet_server)
+    slow, other = [await connect(quiet_server, await quiet_server.login()) for _ in range(2)]
+    for client in (slow, other):
+        await client.call("subscribe:watchlist", {"symbols": ["AMZN"]})
+    ws = realtime.fanout.websockets[realtime.sockets[slow.sio.get_sid()].eio_sid]
+    writable = ws._protocol.writable
+    writable.clear()  # what uvicorn does when the write buffer passes its high-water mark
+    try:
+        await asyncio.wait_for(publish(quiet_server, quote("AMZN", seq=2)), timeout=5)
+        [received] = await other.wait_for("quote:update")  # the others are not held up
+        assert received["seq"] == 2
+        assert slow.of("quote:update") == []
+    finally:
+        writable.set()  # ...and when it drains
+    [late] = await slow.wait_for("quote:update")
+    assert late["seq"] == 2
+
+
+async def test_a_socket_gone_meanwhile_is_skipped(
+    quiet_server: LiveServer, connect: Connect
+) -> None:
+    fanout = realtime_of(quiet_server).fanout
+    assert fanout.write("no-such-socket", event_message("quote:update", b"{}")) is False
+
+
+def test_each_server_gets_its_own_driver_copy() -> None:
+    """python-engineio's driver table is shared by every server in the process."""
+    import engineio
+
+    first, second = engineio.AsyncServer(async_mode="asgi"), engineio.AsyncServer(async_mode="asgi")
+    QuoteFanout(first)
+    assert isinstance(first.create_queue(), WriterQueue)
+    assert first._async["websocket"] is not second._async["websocket"]
+    assert type(second.create_queue()) is asyncio.Queue
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["plain", "batch"])
+async def test_unsubscribed_and_disconnected_sockets_leave_the_indexes(
+    quiet_server: LiveServer, connect: Connect, batch: bool
+) -> None:
+    realtime = realtime_of(quiet_server)
+    client: Client = await connect(quiet_server, await quiet_server.login())
+    sid = client.sio.get_sid()
+    await client.call("subscribe:watchlist", {"symbols": ["AAPL", "MSFT"], "batch": batch})
+    index = realtime.fanout.batched if batch else realtime.fanout.plain
+    assert sid in index["AAPL"] and sid in index["MSFT"]
+
+    await client.call("unsubscribe:watchlist", {"symbols": ["AAPL"]})
+    assert "AAPL" not in index
+    await client.close()
+    await wait_until(lambda: sid not in realtime.sockets, timeout=WAIT, what="the disconnect")
+    assert "MSFT" not in index
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 100_000])
+def test_frames_are_what_a_websocket_client_parses(size: int) -> None:
+    """Each length encoding (7, 16 and 64 bits) read back by the websockets library's parser."""
+    text = "é" * (size // 2) + "x" * (size % 2)  # multi-byte UTF-8 too
+    reader = StreamReader()
+    reader.feed_data(text_frame(text.encode()))
+    parser = Frame.parse(reader.read_exact, mask=False)
+    try:
+        next(parser)
+    except StopIteration as done:
+        frame = done.value
+    else:
+        raise AssertionError("the frame was incomplete")
+    assert frame.opcode is Opcode.TEXT and frame.fin
+    assert frame.data.decode() == text
