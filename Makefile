@@ -54,8 +54,8 @@ system: ## Install the system packages tests use (PostgreSQL, Redis, browsers...
 
 .PHONY: lint
 lint: python ## ruff, mypy, and the dashboard's type check and linter
-	uv run ruff check src tests
-	uv run ruff format --check src tests
+	uv run ruff check src tests bench
+	uv run ruff format --check src tests bench
 	uv run mypy
 	cd dashboard && npm run lint
 

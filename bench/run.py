@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cluster_run
 import procstat
 import report
 import scenarios
@@ -75,10 +76,20 @@ def _reader(stream: Any, out: queue.Queue[str | None]) -> None:
 
 
 def run_generator(
-    scenario: Scenario, server: Server, profile_to: Path | None, nice: int
+    scenario: Scenario,
+    server: Server,
+    profile_to: Path | None,
+    nice: int,
+    others: tuple[Server, ...] = (),
 ) -> tuple[dict[str, Any], dict[str, list[procstat.ProcSample]], dict[str, Any] | None]:
-    """Run the generator against `server`; sample the server at each phase."""
+    """Run the generator against `server`; sample the server at each phase.
+
+    With `others` (a cluster): the sockets are spread over `server` and `others` round-robin,
+    REST (users, orders) goes to `server`, and each of them is sampled too, under
+    "<phase>@<index>" (1 for the first of `others`)."""
     config = scenario.generator_config(server.url)
+    if others:
+        config["socketUrls"] = [server.url, *(o.url for o in others)]
     gen_log = server.workdir / "generator.log"
     argv = ["node", str(BENCH / "harness" / "main.js"), json.dumps(config)]
     samples: dict[str, list[procstat.ProcSample]] = {}
@@ -115,6 +126,10 @@ def run_generator(
                 if name == "idle":
                     procstat.reset_peak_rss(server.pid)
                 samples.setdefault(name, []).append(procstat.sample(server.pid))
+                for k, other in enumerate(others, start=1):
+                    if name == "idle":
+                        procstat.reset_peak_rss(other.pid)
+                    samples.setdefault(f"{name}@{k}", []).append(procstat.sample(other.pid))
                 log(f"{scenario.name}/{server.kind}: {name} {_brief(msg)}")
                 if name == "steady_start" and profile_to is not None:
                     seconds = min(scenario.steady_s, 60)
@@ -225,6 +240,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     mode.add_argument("--smoke", action="store_true", help="20 clients for 5 s (the test)")
     mode.add_argument("--soak", type=float, metavar="MINUTES", help="S1's load for MINUTES")
     mode.add_argument("--scenarios", help="comma-separated names (S1,S2,S1-quick,...)")
+    mode.add_argument(
+        "--cluster", action="store_true", help="two instances on one Redis (bench/cluster_run.py)"
+    )
     mode.add_argument("--render", nargs="+", type=Path, metavar="JSONL", help="no runs: reuse")
     p.add_argument("--servers", default="tradewire,node", help="tradewire,node (default both)")
     p.add_argument("--write-docs", action="store_true", help="rewrite docs/BENCHMARKS.md")
@@ -256,7 +274,9 @@ def main(argv: list[str]) -> int:
             log(f"wrote {report.write_docs(records, [])}")
         return 0
 
-    if args.smoke:
+    if args.cluster:
+        plan = [scenarios.CLUSTER, scenarios.CLUSTER_S1]
+    elif args.smoke:
         plan = scenarios.SMOKE
     elif args.quick:
         plan = scenarios.QUICK
@@ -281,8 +301,14 @@ def main(argv: list[str]) -> int:
         log(f"tradewire from {args.tradewire_ref} ({servers.source_version(src)}) in {src}")
     records = []
     for scenario in plan:
-        for kind in kinds:
-            record = run_one(scenario, kind, args, src)
+        in_cluster = scenario.name.startswith("cluster")
+        for kind in ["tradewire"] if in_cluster else kinds:
+            if in_cluster:
+                record = cluster_run.run_cluster(
+                    scenario, args, src, run_generator, (SERVER_CORE, GENERATOR_CORE)
+                )
+            else:
+                record = run_one(scenario, kind, args, src)
             records.append(record)
             line = json.dumps(record, separators=(",", ":"))
             print(line, flush=True)

@@ -101,7 +101,44 @@ S2 = Scenario(
     },
 )
 
-FULL = [S1, S2]
+S1_BATCH = replace(
+    S1,
+    name="S1-batch",
+    title="S1 with `quotes:update` batches (what the dashboard asks for)",
+    batch=True,
+)
+
+S2_BATCH = replace(
+    S2,
+    name="S2-batch",
+    title="S2 with `quotes:update` batches (what the dashboard asks for)",
+    batch=True,
+)
+
+CLUSTER = Scenario(
+    name="cluster",
+    title="2 instances on one Redis: 1,000 clients split across them, feed and orders on A",
+    clients=1000,
+    users=100,
+    symbols=50,
+    tick_rate=1.0,
+    symbols_per_client=10,
+    orders_per_s=20,
+    steady_s=60,
+    workers=2,
+    targets={"far_quote_p99_ms": 20, "far_trade_push_p99_ms": 20, "far_delivered": 1},
+)
+"""bench/cluster_run.py: instance A holds the feed and takes the orders; B is the far instance.
+The feed at S2's rate (50 ticks/s, 10,000 quote updates/s to deliver); `cluster-S1` at S1's."""
+
+CLUSTER_S1 = replace(
+    CLUSTER,
+    name="cluster-S1",
+    title="the cluster run with S1's feed (4 ticks/s: 40,000 quote updates/s)",
+    tick_rate=4.0,
+)
+
+FULL = [S1, S1_BATCH, S2, S2_BATCH, CLUSTER, CLUSTER_S1]
 
 QUICK = [
     replace(S1, name="S1-quick", clients=200, users=20, steady_s=10, warmup_s=2, workers=1),
@@ -116,6 +153,12 @@ QUICK = [
         workers=1,
     ),
 ]
+
+CLUSTER_QUICK = replace(
+    CLUSTER, name="cluster-quick", clients=200, users=20, steady_s=10, warmup_s=2, workers=1
+)
+
+QUICK.append(CLUSTER_QUICK)
 
 SMOKE = [
     replace(
@@ -135,6 +178,22 @@ SMOKE = [
 ]
 
 
+CLUSTER_SMOKE = replace(
+    CLUSTER,
+    name="cluster-smoke",
+    title="20 clients on two instances, 2 orders/s",
+    clients=20,
+    users=2,
+    orders_per_s=2,
+    steady_s=5,
+    warmup_s=1,
+    drain_s=5,
+    workers=1,
+    phase_deadline_s=60,
+    targets={},
+)
+
+
 def soak(minutes: float) -> Scenario:
     """S1's load for `minutes` of steady state, RSS sampled every 30 s."""
     return replace(
@@ -147,7 +206,7 @@ def soak(minutes: float) -> Scenario:
 
 
 def by_name(names: list[str]) -> list[Scenario]:
-    known = {s.name: s for s in FULL + QUICK + SMOKE}
+    known = {s.name: s for s in [*FULL, *QUICK, *SMOKE, CLUSTER_SMOKE]}
     missing = [n for n in names if n not in known]
     if missing:
         raise SystemExit(f"unknown scenario(s) {missing}; known: {sorted(known)}")

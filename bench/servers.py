@@ -73,11 +73,20 @@ class Server:
     kind = "server"
 
     def __init__(
-        self, core: int, tick_rate: float, symbols: int, *, nice: int = 0, src: Path | None = None
+        self,
+        core: int,
+        tick_rate: float,
+        symbols: int,
+        *,
+        nice: int = 0,
+        src: Path | None = None,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.core = core
         self.nice = nice
         self.src = src
+        self.extra_env = extra_env or {}
+        """Settings on top of the benchmark's (a cluster's REDIS_URL and DATABASE_URL)."""
         self.tick_rate = tick_rate
         self.symbols = symbols
         self.port = free_port()
@@ -209,6 +218,7 @@ class TradewireServer(Server):
         )
         if self.src is not None:
             env["PYTHONPATH"] = str(self.src / "src")
+        env.update(self.extra_env)
         return env
 
     def serving_pid(self) -> int:

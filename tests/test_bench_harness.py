@@ -39,6 +39,8 @@ RESULT_FIELDS = {
     "rss_peak_mb",
     "rss_per_conn_kb",
     "generator_cpu_pct",
+    "covered_ratio",
+    "instances",
 }
 
 
@@ -88,3 +90,32 @@ def test_smoke_run_delivers_quotes_and_trades(
     assert result["orders_sent"], "the harness placed no order"
     assert result["trade_events_matched"], "no trade:executed was matched to an order"
     assert result["rss_steady_mb"] > 0 and result["server_cpu_s"] > 0
+    [instance] = result["instances"]  # type: ignore[misc]
+    assert instance["trade_events"] == instance["trade_events_expected"] > 0
+    assert instance["trade_push_ms"]["n"] == instance["trade_events"]
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.timeout(300)
+def test_cluster_smoke_run_reports_the_far_instance() -> None:
+    """Two instances on a real redis-server and PostgreSQL (bench/cluster_run.py): the far
+    instance's sockets get every quote and every trade push, and both instances are reported."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--scenarios", "cluster-smoke"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert proc.returncode == 0, f"bench/run.py cluster-smoke failed:\n{proc.stderr[-4000:]}"
+    [result] = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert result["server"] == "tradewire-cluster" and result["connected"] == 20
+    near, far = result["instances"]
+    assert near["url"] != far["url"]
+    for instance in (near, far):
+        assert instance["quotes_expected"] > 0 and instance["covered_ratio"] == 1
+        assert instance["trade_events"] == instance["trade_events_expected"] > 0
+    assert result["far"] == far and result["far"]["trade_push_ms"]["p99"] is not None
+    assert set(result["instance_cpu_pct"]) == {"A", "B"}

@@ -24,7 +24,8 @@ import { request } from './http.js';
 import { Histogram, mergeCounts, sample, seededRandom, summarize } from './stats.js';
 
 const DEFAULTS = {
-  url: 'http://127.0.0.1:8000',
+  url: 'http://127.0.0.1:8000', // REST: users, sessions, orders, quote snapshots
+  socketUrls: null, // the servers the sockets connect to, round-robin (default: [url])
   clients: 20,
   users: 2,
   sessionsPerUser: 1,
@@ -202,6 +203,7 @@ async function main() {
   const cfg = { ...DEFAULTS, ...JSON.parse(process.argv[2] ?? '{}') };
 
   const symbolList = (await api(cfg, 'GET', '/api/symbols')).json.map((s) => s.symbol);
+  const socketUrls = cfg.socketUrls?.length ? cfg.socketUrls : [cfg.url];
   if (cfg.symbolsPerClient > symbolList.length) {
     throw new Error(`symbolsPerClient ${cfg.symbolsPerClient} > ${symbolList.length} symbols`);
   }
@@ -225,6 +227,9 @@ async function main() {
     const rand = seededRandom(cfg.seed * 1_000_003 + idx);
     perWorker[userSlot.get(u.userId)].clients.push({
       idx,
+      // a user's sockets alternate between the servers: each server holds some of every user
+      instance: nth % socketUrls.length,
+      url: socketUrls[nth % socketUrls.length],
       userId: u.userId,
       sessionId: u.sessionIds[nth % u.sessionIds.length],
       symbols: sample(symbolList, cfg.symbolsPerClient, rand),
@@ -321,6 +326,35 @@ async function main() {
   let expected = 0;
   for (const r of replies) r.subs.forEach((n, i) => (expected += n * produced[i]));
   const q = hist.summary();
+  const instances = socketUrls.map((socketUrl, k) => {
+    const quoteHist = new Histogram();
+    const pushHist = new Histogram();
+    let covered = 0;
+    let expectedHere = 0;
+    let tradeEvents = 0;
+    let tradeExpected = 0;
+    for (const r of replies) {
+      const at = r.per_instance[k];
+      if (!at) continue;
+      quoteHist.addSparse(at.quote_latency);
+      pushHist.addSparse(at.trade_push_latency);
+      covered += at.quotes_covered;
+      at.subs.forEach((n, i) => (expectedHere += n * produced[i]));
+      tradeEvents += at.trade_events;
+      tradeExpected += at.trade_events_expected;
+    }
+    const ql = quoteHist.summary();
+    const tp = pushHist.summary();
+    return {
+      url: socketUrl,
+      quotes_expected: expectedHere,
+      covered_ratio: expectedHere ? covered / expectedHere : null,
+      quote_latency_ms: { p50: ql.p50, p95: ql.p95, p99: ql.p99, max: ql.max },
+      trade_events: tradeEvents,
+      trade_events_expected: tradeExpected,
+      trade_push_ms: { n: tp.n, p50: tp.p50, p95: tp.p95, p99: tp.p99, max: tp.max },
+    };
+  });
 
   emit({
     result: {
@@ -347,6 +381,9 @@ async function main() {
       quotes_expected: expected,
       quotes_delivered: total.quotes_delivered,
       delivered_ratio: expected ? total.quotes_delivered / expected : null,
+      quotes_covered: total.quotes_covered,
+      covered_ratio: expected ? total.quotes_covered / expected : null,
+      instances,
       drained: drained.length === W,
       window_bounds_from: `${loSource}/${hiSource}`,
       feed_ticks_per_s: feedTicks / steadyS,

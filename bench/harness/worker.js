@@ -4,6 +4,12 @@
 //   init -> connect -> subscribe -> start {lo} -> end {hi} -> (drained) -> collect -> close
 // Counting: a quote of symbol i counts as delivered when lo[i] < seq <= hi[i] (the seq window the
 // primary chose from the server's own quote snapshots); its latency is arrival - quote.ts.
+// "Covered" counts, per socket, every seq of the window up to the newest one it received: with
+// `quotes:update` batches the server sends only the latest quote of a symbol per flush, so the
+// seqs it skipped are covered (conflated) rather than delivered. Without batches the two agree.
+// Several servers (a cluster): each client connects to its own `c.url`; `c.instance` indexes the
+// per-instance figures (quote latency, coverage, trade pushes and their latency from the trade's
+// `executedAt`, i.e. from the fill to the arrival on that instance's socket).
 
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { io } from 'socket.io-client';
@@ -18,6 +24,18 @@ let lo; // per symbol: count seq > lo (Infinity until the window starts)
 let hi; // per symbol: count seq <= hi (Infinity until the window ends)
 let subs; // per symbol: sockets of this worker subscribed to it
 let maxSeq; // per symbol: the highest seq any socket of this worker received
+let perInstance = []; // per server of a cluster: see newInstance()
+
+function newInstance(nSymbols) {
+  return {
+    subs: new Float64Array(nSymbols), // sockets of this worker on it, per symbol
+    covered: 0,
+    quoteLatency: new Histogram(),
+    tradePushLatency: new Histogram(),
+    tradeEvents: 0,
+    tradeEventsExpected: 0, // per filled order: the user's subscribed sockets on it
+  };
+}
 
 const clients = []; // {idx, userId, sessionId, symbols, socket, connected, subscribed}
 const users = new Map(); // userId -> {userId, sessionId, holdings: symbols bought, not sold}
@@ -25,6 +43,7 @@ const quoteLatency = new Histogram();
 let quotesReceived = 0;
 let quoteEvents = 0;
 let delivered = 0;
+let covered = 0;
 let portfolioEvents = 0;
 let tradeFailedEvents = 0;
 let closing = false;
@@ -67,7 +86,7 @@ const bump = (obj, key) => {
   obj[key] = (obj[key] ?? 0) + 1;
 };
 
-function onQuote(q) {
+function onQuote(q, c) {
   quotesReceived += 1;
   const i = symIndex.get(q.symbol);
   if (i === undefined) return;
@@ -77,9 +96,21 @@ function onQuote(q) {
     delivered += 1;
     quoteLatency.record(Date.now() - q.ts);
   }
+  const from = Math.max(c.newest[i], lo[i]);
+  const to = Math.min(s, hi[i]);
+  if (to > from) {
+    covered += to - from;
+    perInstance[c.instance].covered += to - from;
+  }
+  if (s > c.newest[i]) c.newest[i] = s;
+  if (s > lo[i] && s <= hi[i]) perInstance[c.instance].quoteLatency.record(Date.now() - q.ts);
 }
 
-function onTradeExecuted(trade) {
+function onTradeExecuted(trade, c) {
+  const at = perInstance[c.instance];
+  at.tradeEvents += 1;
+  const executedAt = Date.parse(trade?.executedAt);
+  if (Number.isFinite(executedAt)) at.tradePushLatency.record(Date.now() - executedAt);
   const id = trade?.orderId;
   if (id === undefined || orders.done.has(id)) return;
   const now = performance.now();
@@ -95,7 +126,7 @@ function onTradeExecuted(trade) {
 
 function connectOne(c) {
   return new Promise((resolve) => {
-    const socket = io(url, {
+    const socket = io(c.url ?? url, {
       transports: ['websocket'],
       auth: { sessionId: c.sessionId },
       reconnection: false,
@@ -121,13 +152,13 @@ function connectOne(c) {
     });
     socket.on('quote:update', (q) => {
       if (windowOpen) quoteEvents += 1;
-      onQuote(q);
+      onQuote(q, c);
     });
     socket.on('quotes:update', (batch) => {
       if (windowOpen) quoteEvents += 1;
-      for (const q of batch.quotes) onQuote(q);
+      for (const q of batch.quotes) onQuote(q, c);
     });
-    socket.on('trade:executed', onTradeExecuted);
+    socket.on('trade:executed', (trade) => onTradeExecuted(trade, c));
     socket.on('portfolio:update', () => {
       portfolioEvents += 1;
     });
@@ -146,7 +177,10 @@ function subscribeOne(c) {
         if (!err && ack?.ok) {
           c.subscribed = true;
           counters.subscribed += 1;
-          for (const s of c.symbols) subs[symIndex.get(s)] += 1;
+          for (const s of c.symbols) {
+            subs[symIndex.get(s)] += 1;
+            perInstance[c.instance].subs[symIndex.get(s)] += 1;
+          }
         } else {
           counters.subscribe_errors += 1;
           bump(
@@ -204,6 +238,7 @@ function placeOrder() {
       orders.httpMs.push(performance.now() - sentAt);
       if (status === 201 && json?.status === 'filled') {
         orders.filled += 1;
+        for (const c of user.sockets) if (c.subscribed) perInstance[c.instance].tradeEventsExpected += 1;
         if (side === 'buy') user.holdings.push(symbol);
         const id = json.orderId;
         const arrived = orders.arrivals.get(id);
@@ -250,7 +285,7 @@ function watchDrain() {
   const timer = setInterval(() => {
     if (
       allProduced() &&
-      delivered >= expected() &&
+      covered >= expected() &&
       orders.pending === 0 &&
       orders.awaiting.size === 0
     ) {
@@ -266,6 +301,7 @@ function stats() {
     quotes_received: quotesReceived,
     quote_events: quoteEvents,
     quotes_delivered: delivered,
+    quotes_covered: covered,
     subs: Array.from(subs),
     max_seq: Array.from(maxSeq),
     quote_latency: quoteLatency.toSparse(),
@@ -279,6 +315,14 @@ function stats() {
     order_latency_samples: orders.latencyMs,
     order_http_samples: orders.httpMs,
     trade_events_missing: orders.awaiting.size,
+    per_instance: perInstance.map((at) => ({
+      subs: Array.from(at.subs),
+      quotes_covered: at.covered,
+      quote_latency: at.quoteLatency.toSparse(),
+      trade_push_latency: at.tradePushLatency.toSparse(),
+      trade_events: at.tradeEvents,
+      trade_events_expected: at.tradeEventsExpected,
+    })),
     cpu_s: cpuWindow?.cpu_s ?? 0,
     wall_s: cpuWindow?.wall_s ?? 0,
     eld_p99_ms: eld.percentile(99) / 1e6,
@@ -297,8 +341,14 @@ process.on('message', async (msg) => {
       hi = new Float64Array(symbols.length).fill(Infinity);
       subs = new Float64Array(symbols.length);
       maxSeq = new Float64Array(symbols.length);
-      for (const c of msg.clients) clients.push({ ...c, connected: false, subscribed: false });
-      for (const u of msg.users) users.set(u.userId, { ...u, holdings: [] });
+      for (const c of msg.clients) {
+        const newest = new Float64Array(symbols.length).fill(-Infinity);
+        clients.push({ instance: 0, ...c, connected: false, subscribed: false, newest });
+      }
+      for (const u of msg.users) users.set(u.userId, { ...u, holdings: [], sockets: [] });
+      for (const c of clients) users.get(c.userId)?.sockets.push(c);
+      const instances = 1 + Math.max(0, ...clients.map((c) => c.instance));
+      perInstance = Array.from({ length: instances }, () => newInstance(symbols.length));
       orders.rate = msg.orderRate;
       let seed = msg.seed >>> 0;
       rand = () => {
