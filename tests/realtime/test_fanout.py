@@ -16,6 +16,7 @@ from tests.realtime.conftest import Connect, publish
 from tests.realtime.test_pushes import realtime_of
 from tests.support import LiveServer
 from tests.support import sample_quote as quote
+from tradewire.realtime import fanout as fanout_module
 from tradewire.realtime.fanout import QuoteFanout, WriterQueue, event_message, text_frame
 
 
@@ -149,3 +150,28 @@ def test_frames_are_what_a_websocket_client_parses(size: int) -> None:
         raise AssertionError("the frame was incomplete")
     assert frame.opcode is Opcode.TEXT and frame.fin
     assert frame.data.decode() == text
+
+
+async def test_a_fan_out_that_yields_between_writes_keeps_each_sockets_order(
+    quiet_server: LiveServer, connect: Connect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the event loop let in after every frame (instead of every 256), each socket still
+    gets every tick of its symbols in `seq` order, and each batch once."""
+    monkeypatch.setattr(fanout_module, "WRITES_PER_TURN", 1)
+    session_id = await quiet_server.login()
+    plain = [await connect(quiet_server, session_id) for _ in range(3)]
+    batching = [await connect(quiet_server, session_id) for _ in range(3)]
+    for client in plain:
+        await client.call("subscribe:watchlist", {"symbols": ["META", "JPM"]})
+    for client in batching:
+        await client.call("subscribe:watchlist", {"symbols": ["META", "JPM"], "batch": True})
+
+    await publish(quiet_server, *(quote(s, seq=n) for n in range(2, 6) for s in ("META", "JPM")))
+
+    for client in plain:
+        updates = await client.wait_for("quote:update", count=8)
+        for symbol in ("META", "JPM"):
+            assert [u["seq"] for u in updates if u["symbol"] == symbol] == [2, 3, 4, 5]
+    for client in batching:
+        [batch] = await client.wait_for("quotes:update")
+        assert sorted((q["symbol"], q["seq"]) for q in batch["quotes"]) == [("JPM", 5), ("META", 5)]

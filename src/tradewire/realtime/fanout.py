@@ -6,8 +6,12 @@ network, is what limits the server (docs/BENCHMARKS.md). Quotes are the one mess
 to many sockets many times a second, so they take this path instead:
 
 - each quote is encoded once, as JSON text, when the feed publishes it;
-- a plain subscriber gets `quote:update` at once; a batching subscriber gets one
-  `quotes:update` frame per flush, with the latest quote of each of its symbols that changed;
+- a plain subscriber gets `quote:update` per quote (one sender task writes them, in the
+  order the feed made them); a batching subscriber gets one `quotes:update` frame per flush,
+  with the latest quote of each of its symbols that changed;
+- both yield to the event loop every `WRITES_PER_TURN` frames, so that one big fan-out
+  (thousands of sockets) does not hold up requests and database round trips (an order holds
+  SQLite's write lock across several of those) for its whole length;
 - a frame is written straight to the socket's connection, at once (see `DirectWebSocket`),
   when the socket's Engine.IO writer is idle with nothing queued and the connection is
   writable. Otherwise (long polling, an upgrade in progress, packets queued or being written,
@@ -23,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -39,6 +43,8 @@ log = logging.getLogger(__name__)
 
 QUOTE_EVENT = "quote:update"
 BATCH_EVENT = "quotes:update"
+WRITES_PER_TURN = 256
+"""Frames written before the fan-out lets the event loop run other work (a few ms' worth)."""
 
 
 def encode_quote(quote: Quote) -> bytes:
@@ -157,6 +163,9 @@ class QuoteFanout:
         self.batched: defaultdict[str, dict[str, str]] = defaultdict(dict)
         self._pending: dict[str, bytes] = {}
         """symbol -> the latest encoded quote since the last flush (batching sockets only)."""
+        self._outbox: deque[tuple[str, bytes]] = deque()
+        """(symbol, `quote:update` message) for the plain subscribers, oldest first."""
+        self._outbox_ready = asyncio.Event()
         self.frames_direct = 0
         self.frames_queued = 0
 
@@ -178,20 +187,33 @@ class QuoteFanout:
 
     # ------------------------------------------------------------ pushes
 
-    def publish(self, quote: Quote) -> int:
-        """Push one quote to its plain subscribers now and keep it for the batching ones.
-
-        Returns how many sockets it was written to now."""
+    def publish(self, quote: Quote) -> None:
+        """Queue one quote for its plain subscribers (see `send`) and keep it for the batching
+        ones (see `flush`). Synchronous: the feed calls it for every tick."""
         encoded = encode_quote(quote)
         if quote.symbol in self.batched:
             self._pending[quote.symbol] = encoded
-        subscribers = self.plain.get(quote.symbol)
-        if not subscribers:
-            return 0
-        message = event_message(QUOTE_EVENT, encoded)
-        return sum(self.write(eio_sid, message) for eio_sid in list(subscribers.values()))
+        if quote.symbol in self.plain:
+            self._outbox.append((quote.symbol, event_message(QUOTE_EVENT, encoded)))
+            self._outbox_ready.set()
 
-    def flush(self) -> int:
+    async def send(self) -> int:
+        """Wait for queued quotes, then write each to its plain subscribers, oldest first.
+        The sender task calls it in a loop. Returns how many frames were written."""
+        await self._outbox_ready.wait()
+        self._outbox_ready.clear()
+        written = 0
+        while self._outbox:
+            symbol, message = self._outbox.popleft()
+            subscribers = list(self.plain.get(symbol, {}).values())
+            for start in range(0, len(subscribers), WRITES_PER_TURN):
+                if start:
+                    await asyncio.sleep(0)
+                for eio_sid in subscribers[start : start + WRITES_PER_TURN]:
+                    written += self.write(eio_sid, message)
+        return written
+
+    async def flush(self) -> int:
         """Send each batching socket the latest quotes of its symbols since the last flush.
 
         Returns how many frames were written."""
@@ -201,9 +223,11 @@ class QuoteFanout:
             for eio_sid in self.batched.get(symbol, {}).values():
                 frames[eio_sid].append(encoded)
         written = 0
-        for eio_sid, quotes in frames.items():
+        for n, (eio_sid, quotes) in enumerate(frames.items(), start=1):
             batch = b'{"quotes":[' + b",".join(quotes) + b"]}"
             written += self.write(eio_sid, event_message(BATCH_EVENT, batch))
+            if n % WRITES_PER_TURN == 0:
+                await asyncio.sleep(0)
         return written
 
     def write(self, eio_sid: str, message: bytes) -> bool:

@@ -165,6 +165,7 @@ class RealtimeServer:
         self.sockets: dict[str, SocketState] = {}
         self.batch_sockets: dict[str, SocketState] = {}
         self._flusher: asyncio.Task[None] | None = None
+        self._sender: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._handlers: dict[str, Handler] = {
             "subscribe:portfolio": self._subscribe_portfolio,
@@ -206,7 +207,8 @@ class RealtimeServer:
                 self.sio.manager_initialized = True
                 self.sio.manager.initialize()
             self.sio.manager.start_heartbeat()
-        self._flusher = asyncio.create_task(self._flush_batches_forever())
+        self._flusher = asyncio.create_task(self._flush_batches_forever(), name="quote-batches")
+        self._sender = asyncio.create_task(self._send_quotes_forever(), name="quote-sender")
         self._ops_task = asyncio.create_task(self._ops_forever(), name="ops")
         self._attached = True
 
@@ -219,9 +221,10 @@ class RealtimeServer:
         self.feed.remove_listener("quote", self._on_quote)
         self.sessions.remove_listener(SESSION_REVOKED, self._announce_revocation)
         self.bus.unsubscribe(SESSIONS_CHANNEL, self._on_session_message)
-        if self._flusher is not None:
-            self._flusher.cancel()
-            self._flusher = None
+        for task in (self._flusher, self._sender):
+            if task is not None:
+                task.cancel()
+        self._flusher = self._sender = None
         if self._ops_task is not None:
             self._ops_task.cancel()
             self._ops_task = None
@@ -526,8 +529,9 @@ class RealtimeServer:
     def push_quote(self, quote: Quote) -> None:
         """Push a quote to this instance's plain subscribers; keep it for the batching ones.
 
-        Synchronous (quote frames are written without waiting) and never raises. Every
-        instance gets every quote from the feed, so each reaches only its own sockets."""
+        Synchronous and never raises: the feed calls it on every tick, and the writing is
+        done by the sender and batch tasks (fanout.py). Every instance gets every quote from
+        the feed, so each reaches only its own sockets."""
         try:
             self.fanout.publish(quote)
         except Exception as exc:
@@ -556,6 +560,13 @@ class RealtimeServer:
         """Feed listener (sync, on the feed's hot path)."""
         self.push_quote(quote)
 
+    async def _send_quotes_forever(self) -> None:
+        while True:
+            try:
+                await self.fanout.send()
+            except Exception:
+                log.exception("quote send failed")
+
     async def _flush_batches_forever(self) -> None:
         while True:
             await asyncio.sleep(QUOTE_BATCH_INTERVAL)
@@ -567,7 +578,7 @@ class RealtimeServer:
 
     async def flush_batches(self) -> None:
         """Send each batching socket the latest quotes of its symbols since the last flush."""
-        frames = self.fanout.flush()
+        frames = await self.fanout.flush()
         if frames:
             metrics.MESSAGES_EMITTED.labels(event=BATCH_EVENT).inc(frames)
             self.ops.messages.total += frames
