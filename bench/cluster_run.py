@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 import time
 import urllib.request
@@ -63,20 +64,25 @@ def run_cluster(
     args: argparse.Namespace,
     src: Path | None,
     run_generator: Callable[..., Any],
-    cores: tuple[int, int],
+    core: int,
 ) -> dict[str, Any]:
-    """One cluster run; `run_generator` is run.py's; A runs on `cores[0]` (with Redis and
-    PostgreSQL, unpinned but idle enough), B on `cores[1]` (the generator's core)."""
+    """One cluster run; `run_generator` is run.py's. A, B, redis-server and PostgreSQL run on
+    `core`, at the run's scheduling priority; the generator has the other core to itself."""
     print(f"[bench] {scenario.name}: starting redis-server, PostgreSQL, A and B", file=sys.stderr)
     loadavg = procstat.loadavg()
     started = time.time()
     with RedisServer() as redis, PostgresServer(database="tradewire_bench") as postgres:
+        for server in (redis, postgres):  # PostgreSQL's backends, forked later, inherit both
+            assert server.pid is not None
+            os.sched_setaffinity(server.pid, {core})
+            if args.nice:
+                os.setpriority(os.PRIO_PROCESS, server.pid, args.nice)
         cluster_env = {"REDIS_URL": redis.url, "DATABASE_URL": postgres.url}
         options: dict[str, Any] = {"nice": args.nice, "src": src, "extra_env": cluster_env}
         rate, symbols = scenario.tick_rate, scenario.symbols
-        with TradewireServer(cores[0], rate, symbols, **options) as a:
+        with TradewireServer(core, rate, symbols, **options) as a:
             wait_for_feed_leader(a)
-            with TradewireServer(cores[1], rate, symbols, **options) as b:
+            with TradewireServer(core, rate, symbols, **options) as b:
                 result, samples, _ = run_generator(scenario, a, None, args.nice, others=(b,))
     near, far = result["instances"]
     record: dict[str, Any] = {

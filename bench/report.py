@@ -162,6 +162,8 @@ def _delivered(r: Record) -> str:
     fell short of its nominal rate."""
     offered = offered_ratio(r) or 0.0
     text = f"{100 * offered:.1f} %"
+    if r.get("batch") and r.get("covered_ratio") is not None:
+        return text + f" ({100 * r['delivered_ratio']:.1f} % as sent, the rest conflated)"
     if abs(offered - r["delivered_ratio"]) > 0.005:
         text += f" (of ticks made: {100 * r['delivered_ratio']:.1f} %)"
     return text
@@ -246,11 +248,19 @@ def targets_table(records: list[Record]) -> str:
         elif name == "delivered_ratio":
             text = "-" if value is None else f"{100 * value:.1f} % of offered"
             if r.get("feed_ticks_per_s") is not None:
-                text += (
-                    f" (feed made {r['feed_ticks_per_s']:.1f} of "
-                    f"{r['feed_ticks_nominal_per_s']:.0f} ticks/s; "
-                    f"{100 * r['delivered_ratio']:.1f} % of those delivered)"
+                made = (
+                    f"feed made {r['feed_ticks_per_s']:.1f} of {r['feed_ticks_nominal_per_s']:.0f}"
                 )
+                if r.get("batch") and r.get("covered_ratio") is not None:
+                    text += (
+                        f" ({made} ticks/s; {100 * r['covered_ratio']:.1f} % of those delivered: "
+                        f"{100 * r['delivered_ratio']:.1f} % as sent, the rest conflated into a "
+                        "newer quote of the symbol)"
+                    )
+                else:
+                    text += (
+                        f" ({made} ticks/s; {100 * r['delivered_ratio']:.1f} % of those delivered)"
+                    )
         elif name == "server_cpu_pct":
             text = _pct(value)
         elif name == "rss_per_conn_kb":

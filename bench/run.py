@@ -304,9 +304,7 @@ def main(argv: list[str]) -> int:
         in_cluster = scenario.name.startswith("cluster")
         for kind in ["tradewire"] if in_cluster else kinds:
             if in_cluster:
-                record = cluster_run.run_cluster(
-                    scenario, args, src, run_generator, (SERVER_CORE, GENERATOR_CORE)
-                )
+                record = cluster_run.run_cluster(scenario, args, src, run_generator, SERVER_CORE)
             else:
                 record = run_one(scenario, kind, args, src)
             records.append(record)

@@ -160,11 +160,13 @@ CLUSTER_QUICK = replace(
 
 QUICK.append(CLUSTER_QUICK)
 
-SMOKE = [
-    replace(
-        S1,
-        name="smoke",
-        title="20 clients, 50 symbols at 4 ticks/s, 2 orders/s",
+
+def smoke_of(base: Scenario, name: str, title: str) -> Scenario:
+    """20 clients for 5 s, no targets: a check that the harness itself works (the tests)."""
+    return replace(
+        base,
+        name=name,
+        title=title,
         clients=20,
         users=2,
         orders_per_s=2,
@@ -175,23 +177,10 @@ SMOKE = [
         phase_deadline_s=60,
         targets={},
     )
-]
 
 
-CLUSTER_SMOKE = replace(
-    CLUSTER,
-    name="cluster-smoke",
-    title="20 clients on two instances, 2 orders/s",
-    clients=20,
-    users=2,
-    orders_per_s=2,
-    steady_s=5,
-    warmup_s=1,
-    drain_s=5,
-    workers=1,
-    phase_deadline_s=60,
-    targets={},
-)
+SMOKE = [smoke_of(S1, "smoke", "20 clients, 50 symbols at 4 ticks/s, 2 orders/s")]
+CLUSTER_SMOKE = smoke_of(CLUSTER, "cluster-smoke", "20 clients on two instances, 2 orders/s")
 
 
 def soak(minutes: float) -> Scenario:

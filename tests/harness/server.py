@@ -23,6 +23,11 @@ class ThrowawayServer:
     def stop(self) -> None:
         raise NotImplementedError
 
+    @property
+    def pid(self) -> int | None:
+        """The server process's pid while it was started (None before)."""
+        return self._process.pid
+
     def close(self) -> None:
         """Stop if running, then remove the folder."""
         try:
