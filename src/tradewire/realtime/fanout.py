@@ -54,7 +54,16 @@ def encode_quote(quote: Quote) -> bytes:
 def event_message(event: str, encoded_data: bytes) -> bytes:
     """A Socket.IO EVENT packet for the default namespace (`2["event",data]`) inside an
     Engine.IO MESSAGE packet (`4`): what one WebSocket text frame carries."""
-    return b'42["' + event.encode() + b'",' + encoded_data + b"]"
+    return _event_head(event) + encoded_data + b"]"
+
+
+def _event_head(event: str) -> bytes:
+    return b'42["' + event.encode() + b'",'
+
+
+_QUOTE_HEAD = _event_head(QUOTE_EVENT)
+_BATCH_HEAD = _event_head(BATCH_EVENT) + b'{"quotes":['
+"""What every `quote:update` / `quotes:update` message starts with, encoded once."""
 
 
 class WriterQueue(asyncio.Queue[Any]):
@@ -194,7 +203,7 @@ class QuoteFanout:
         if quote.symbol in self.batched:
             self._pending[quote.symbol] = encoded
         if quote.symbol in self.plain:
-            self._outbox.append((quote.symbol, event_message(QUOTE_EVENT, encoded)))
+            self._outbox.append((quote.symbol, _QUOTE_HEAD + encoded + b"]"))
             self._outbox_ready.set()
 
     async def send(self) -> int:
@@ -224,8 +233,7 @@ class QuoteFanout:
                 frames[eio_sid].append(encoded)
         written = 0
         for n, (eio_sid, quotes) in enumerate(frames.items(), start=1):
-            batch = b'{"quotes":[' + b",".join(quotes) + b"]}"
-            written += self.write(eio_sid, event_message(BATCH_EVENT, batch))
+            written += self.write(eio_sid, _BATCH_HEAD + b",".join(quotes) + b"]}]")
             if n % WRITES_PER_TURN == 0:
                 await asyncio.sleep(0)
         return written
