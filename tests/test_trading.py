@@ -165,6 +165,38 @@ async def test_limit_order_rests_then_fills_when_the_quote_crosses(db_server: Li
     assert len(await db_server.services.executor.trades(1)) == trades_before + 1
 
 
+async def test_a_resting_order_no_longer_covered_is_rejected_when_it_crosses(
+    db_server: LiveServer,
+) -> None:
+    """Resting orders reserve nothing: a buy whose cash was spent meanwhile is rejected, with
+    its reason and a `trade:failed`, when its quote crosses; it never fills afterwards."""
+    sid = await db_server.login()
+    executor = db_server.services.executor
+    failed: list[Any] = []
+    executor.on("trade:failed", lambda user_id, event: failed.append(event))
+    await crossing_quote(db_server, "NVDA", "100.00")
+    order = await db_server.place_order(
+        sid, symbol="NVDA", side="buy", quantity=10, type="limit", limitPrice="90.00"
+    )
+    assert order["status"] == "open"
+    spend = await db_server.place_order(sid, symbol="NVDA", side="buy", quantity=995)
+    assert spend["status"] == "filled"  # 99,509.95 of the 100,000: 10 at 90 no longer fit
+
+    await crossing_quote(db_server, "NVDA", "89.00")
+    await executor.drain()
+    async with db_server.http(sid) as http:
+        got = (await http.get("/api/orders")).json()
+    assert [(o["orderId"], o["status"], o["rejectReason"]) for o in got][1] == (
+        order["orderId"], "rejected", "INSUFFICIENT_CASH"
+    )  # fmt: skip
+    assert [(e.order.order_id, e.reason) for e in failed] == [
+        (order["orderId"], "INSUFFICIENT_CASH")
+    ]
+    await crossing_quote(db_server, "NVDA", "80.00")
+    await executor.drain()
+    assert len(await executor.trades(1)) == 1
+
+
 async def test_limit_order_that_crosses_fills_at_once_at_the_quote(server: LiveServer) -> None:
     sid = await server.login()
     await crossing_quote(server, "TSLA", "200.00")

@@ -40,6 +40,36 @@ async def test_websocket_subscribers_get_quotes_written_directly(
     assert fanout.frames_queued == queued
 
 
+async def test_quotes_queued_together_reach_each_socket_in_one_write(
+    quiet_server: LiveServer, connect: Connect
+) -> None:
+    """Quotes that queue up while the sender is busy share a write per socket (fewer system
+    calls under load), still as one frame each, in feed order; one quote alone is one write."""
+    fanout = realtime_of(quiet_server).fanout
+    first = await connect(quiet_server, await quiet_server.login())
+    second = await connect(quiet_server, await quiet_server.login())
+    await first.call("subscribe:watchlist", {"symbols": ["AAPL", "MSFT"]})
+    await second.call("subscribe:watchlist", {"symbols": ["MSFT"]})
+    frames, writes = fanout.frames_direct, fanout.writes_direct
+
+    for n in range(2, 6):  # four ticks in one loop turn: the sender sees them together
+        fanout.publish(quote("AAPL", seq=n))
+        fanout.publish(quote("MSFT", seq=n))
+
+    updates = await first.wait_for("quote:update", count=8)
+    assert [(u["symbol"], u["seq"]) for u in updates] == [
+        (s, n) for n in range(2, 6) for s in ("AAPL", "MSFT")
+    ]
+    assert [u["seq"] for u in await second.wait_for("quote:update", count=4)] == [2, 3, 4, 5]
+    assert fanout.frames_direct - frames == 12
+    assert fanout.writes_direct - writes == 2
+
+    fanout.publish(quote("MSFT", seq=6))
+    await second.wait_for("quote:update", count=5)
+    await first.wait_for("quote:update", count=9)
+    assert fanout.writes_direct - writes == 4
+
+
 async def test_long_polling_subscribers_get_quotes_through_engineio(
     quiet_server: LiveServer, connect: Connect
 ) -> None:
@@ -103,7 +133,7 @@ async def test_a_socket_gone_meanwhile_is_skipped(
     quiet_server: LiveServer, connect: Connect
 ) -> None:
     fanout = realtime_of(quiet_server).fanout
-    assert fanout.write("no-such-socket", event_message("quote:update", b"{}")) is False
+    assert fanout.write("no-such-socket", event_message("quote:update", b"{}")) == 0
 
 
 def test_each_server_gets_its_own_driver_copy() -> None:

@@ -62,14 +62,12 @@ class SessionStore(AsyncIOEventEmitter):
         if not looks_like_token(token):
             return None
         assert isinstance(token, str)
-        async with self._db.reader() as tx:
-            found = (
-                await tx.execute(
-                    select(Session, User)
-                    .join(User, User.id == Session.user_id)
-                    .where(Session.token_hash == token_hash(token))
-                )
-            ).first()
+        query = (
+            select(Session, User)
+            .join(User, User.id == Session.user_id)
+            .where(Session.token_hash == token_hash(token))
+        )
+        found = await self._db.read(lambda tx: tx.execute(query).first())
         if found is None:
             return None
         session, user = found

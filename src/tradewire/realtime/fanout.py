@@ -1,4 +1,4 @@
-"""Quote fan-out: each quote encoded once, one frame per socket, written straight to its socket.
+"""Quote fan-out: each quote encoded once, its frames written straight to each socket.
 
 python-socketio's `emit` to a room starts one task per recipient and wakes each recipient's
 Engine.IO writer task once per message. With thousands of sockets that bookkeeping, not the
@@ -9,7 +9,9 @@ to many sockets many times a second, so they take this path instead:
 - a plain subscriber gets `quote:update` per quote (one sender task writes them, in the
   order the feed made them); a batching subscriber gets one `quotes:update` frame per flush,
   with the latest quote of each of its symbols that changed;
-- both yield to the event loop every `WRITES_PER_TURN` frames, so that one big fan-out
+- quotes that queued up while the sender was busy go out together: each socket gets its
+  frames of them in one write (one system call), so a burst costs fewer writes than frames;
+- both yield to the event loop every `WRITES_PER_TURN` sockets, so that one big fan-out
   (thousands of sockets) does not hold up requests and database round trips (an order holds
   SQLite's write lock across several of those) for its whole length;
 - a frame is written straight to the socket's connection, at once (see `DirectWebSocket`),
@@ -44,7 +46,7 @@ log = logging.getLogger(__name__)
 QUOTE_EVENT = "quote:update"
 BATCH_EVENT = "quotes:update"
 WRITES_PER_TURN = 256
-"""Frames written before the fan-out lets the event loop run other work (a few ms' worth)."""
+"""Sockets written to before the fan-out lets the event loop run other work (a few ms' worth)."""
 
 
 def encode_quote(quote: Quote) -> bytes:
@@ -136,9 +138,12 @@ class DirectWebSocket(engineio.async_drivers.asgi.WebSocket):  # type: ignore[mi
         protocol = self._protocol
         self._plain_frames = protocol.handshake_complete and not protocol.conn.extensions
 
-    def write(self, message: bytes) -> None:
-        """Write one text frame; only after `ready()` said yes."""
-        self._protocol.transport.write(text_frame(message))
+    def write(self, *messages: bytes) -> None:
+        """Write a text frame of each message, in one write; only after `ready()` said yes."""
+        if len(messages) == 1:
+            self._protocol.transport.write(text_frame(messages[0]))
+        else:
+            self._protocol.transport.write(b"".join(map(text_frame, messages)))
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -177,6 +182,7 @@ class QuoteFanout:
         self._outbox_ready = asyncio.Event()
         self.frames_direct = 0
         self.frames_queued = 0
+        self.writes_direct = 0
 
     def _websocket(self, handler: Any, server: Any) -> DirectWebSocket:
         return DirectWebSocket(handler, server, self.websockets)
@@ -207,19 +213,25 @@ class QuoteFanout:
             self._outbox_ready.set()
 
     async def send(self) -> int:
-        """Wait for queued quotes, then write each to its plain subscribers, oldest first.
-        The sender task calls it in a loop. Returns how many frames were written."""
+        """Wait for queued quotes, then write them to their plain subscribers, oldest first.
+        The sender task calls it in a loop. Returns how many frames were written.
+
+        Every quote queued since the last pass goes out in this one: each socket gets its
+        frames of the pass in one write. While the loop keeps up that is one quote, one frame
+        per write; when quotes arrive faster than they are written, more of them share each
+        write, so the cost per frame falls as the load rises instead of the backlog growing."""
         await self._outbox_ready.wait()
         self._outbox_ready.clear()
         written = 0
         while self._outbox:
-            symbol, message = self._outbox.popleft()
-            subscribers = list(self.plain.get(symbol, {}).values())
-            for start in range(0, len(subscribers), WRITES_PER_TURN):
-                if start:
-                    await asyncio.sleep(0)
-                for eio_sid in subscribers[start : start + WRITES_PER_TURN]:
-                    written += self.write(eio_sid, message)
+            quotes = list(self._outbox)
+            self._outbox.clear()
+            # frames[eio_sid] = that socket's messages of this pass, in feed order
+            frames: defaultdict[str, list[bytes]] = defaultdict(list)
+            for symbol, message in quotes:
+                for eio_sid in self.plain.get(symbol, {}).values():
+                    frames[eio_sid].append(message)
+            written += await self._write_all(frames)
         return written
 
     async def flush(self) -> int:
@@ -231,31 +243,43 @@ class QuoteFanout:
         for symbol, encoded in pending.items():
             for eio_sid in self.batched.get(symbol, {}).values():
                 frames[eio_sid].append(encoded)
+        return await self._write_all(
+            {sid: [_BATCH_HEAD + b",".join(quotes) + b"]}]"] for sid, quotes in frames.items()}
+        )
+
+    async def _write_all(self, frames: dict[str, list[bytes]]) -> int:
+        """Write each socket its messages, letting the loop in every `WRITES_PER_TURN` sockets."""
         written = 0
-        for n, (eio_sid, quotes) in enumerate(frames.items(), start=1):
-            written += self.write(eio_sid, _BATCH_HEAD + b",".join(quotes) + b"]}]")
+        for n, (eio_sid, messages) in enumerate(frames.items(), start=1):
+            written += self.write(eio_sid, *messages)
             if n % WRITES_PER_TURN == 0:
                 await asyncio.sleep(0)
         return written
 
-    def write(self, eio_sid: str, message: bytes) -> bool:
-        """Write one Engine.IO message to one socket (never waits); False if it is gone."""
+    def write(self, eio_sid: str, *messages: bytes) -> int:
+        """Write Engine.IO messages to one socket, in order, never waiting: their frames in one
+        write when its WebSocket is ready, else through Engine.IO's queue. Returns how many
+        were written (0: the socket is gone)."""
         socket = self.eio.sockets.get(eio_sid)
         if socket is None or socket.closed or socket.closing:
-            return False
+            return 0
         try:
             ws = self.websockets.get(eio_sid)
             if ws is not None and ws.ready(socket):
-                ws.write(message)
-                self.frames_direct += 1
+                ws.write(*messages)
+                self.frames_direct += len(messages)
+                self.writes_direct += 1
             else:
-                packet = engineio.packet.Packet(engineio.packet.MESSAGE, data=message[1:].decode())
-                socket.queue.put_nowait(packet)
-                self.frames_queued += 1
+                for message in messages:
+                    packet = engineio.packet.Packet(
+                        engineio.packet.MESSAGE, data=message[1:].decode()
+                    )
+                    socket.queue.put_nowait(packet)
+                self.frames_queued += len(messages)
         except Exception as exc:  # the connection went away meanwhile
             log.debug("quote frame not written", extra={"error": repr(exc)})
-            return False
-        return True
+            return 0
+        return len(messages)
 
 
 def _discard(index: defaultdict[str, dict[str, str]], symbol: str, sid: str) -> None:

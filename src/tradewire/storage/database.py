@@ -3,20 +3,29 @@
 SQLite (the embedded default) runs in WAL mode with foreign keys on, and every transaction
 starts with `BEGIN IMMEDIATE`, so concurrent writers queue on SQLite's write lock instead of
 failing with "database is locked" half-way through a fill. PostgreSQL uses its defaults.
+
+Two ways in:
+- `transaction()` / `reader()`: an `AsyncSession` for a block of awaits;
+- `run(work)` / `read(work)`: one synchronous function of a `Session`, the whole unit at once.
+  On a SQLite file it runs on the database's own thread with the standard-library driver: one
+  thread hop per transaction instead of one per statement (aiosqlite), about a quarter of the
+  CPU for an order's fill. Writes go through a single thread, so this process never waits on
+  its own write lock. On PostgreSQL it runs through the async session (`run_sync`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -24,10 +33,14 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+READ_THREADS = 2
+
+T = TypeVar("T")
 
 
 class Database:
@@ -42,11 +55,26 @@ class Database:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine.sync_engine)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._readers = async_sessionmaker(
             self.engine.execution_options(tw_read_only=True), expire_on_commit=False
         )
+        # a SQLite file: the same database through the standard-library driver, for run()/read()
+        self._sync_engine: Engine | None = None
+        if self.is_sqlite and make_url(url).database not in (None, "", ":memory:"):
+            self._sync_engine = create_engine(
+                make_url(url).set(drivername="sqlite+pysqlite"),
+                echo=echo,
+                connect_args={"timeout": 30, "check_same_thread": False},
+            )
+            _configure_sqlite(self._sync_engine)
+            self._sync_sessions = sessionmaker(self._sync_engine, expire_on_commit=False)
+            self._sync_readers = sessionmaker(
+                self._sync_engine.execution_options(tw_read_only=True), expire_on_commit=False
+            )
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="db-writer")
+            self._reader = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="db-reader")
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -60,6 +88,25 @@ class Database:
         stay readable after the block: closing expunges them without expiring them."""
         async with self._readers() as session:
             yield session
+
+    async def run(self, work: Callable[[Session], T]) -> T:
+        """`work(session)` in one transaction: committed when it returns, rolled back when it
+        raises (the exception propagates). Objects it returns stay readable afterwards."""
+        if self._sync_engine is None:
+            async with self._sessions() as session, session.begin():
+                return await session.run_sync(work)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._writer, _in_transaction, self._sync_sessions, work
+        )
+
+    async def read(self, work: Callable[[Session], T]) -> T:
+        """`work(session)` for reads only (no write lock on SQLite), like `reader()`."""
+        if self._sync_engine is None:
+            async with self._readers() as session:
+                return await session.run_sync(work)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._reader, _in_session, self._sync_readers, work
+        )
 
     async def ping(self) -> bool:
         try:
@@ -75,7 +122,21 @@ class Database:
         await asyncio.to_thread(upgrade, self.url)
 
     async def close(self) -> None:
+        if self._sync_engine is not None:
+            for pool in (self._writer, self._reader):
+                await asyncio.to_thread(pool.shutdown)
+            self._sync_engine.dispose()
         await self.engine.dispose()
+
+
+def _in_transaction(sessions: sessionmaker[Session], work: Callable[[Session], T]) -> T:
+    with sessions() as session, session.begin():
+        return work(session)
+
+
+def _in_session(sessions: sessionmaker[Session], work: Callable[[Session], T]) -> T:
+    with sessions() as session:
+        return work(session)
 
 
 def alembic_config(url: str) -> Config:
@@ -98,9 +159,7 @@ def ensure_sqlite_folder(url: str) -> None:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    sync_engine = engine.sync_engine
-
+def _configure_sqlite(sync_engine: Engine) -> None:
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin (see "begin" below).

@@ -1,4 +1,4 @@
-"""The trade executor: turns orders into fills, one database transaction per fill.
+"""The trade executor: turns orders into fills, one database transaction per order.
 
 Events (pyee), each called with `(user_id, payload)` after the transaction committed:
 - `trade:executed`   -> `TradeOut`, when an order fills;
@@ -7,13 +7,15 @@ Events (pyee), each called with `(user_id, payload)` after the transaction commi
 
 Guarantees:
 - Cash never goes negative and a user never sells shares they do not hold, however many orders
-  arrive at once: every fill locks the user's row first (`SELECT ... FOR UPDATE` on PostgreSQL,
-  `BEGIN IMMEDIATE` on SQLite), so a user's fills are serialized by the database itself and hold
-  across instances.
-- An order fills at most once: a resting limit order moves from `open` to `filled` with a
-  conditional UPDATE, so two matchers racing on the same quote cannot both fill it.
-- An `Idempotency-Key` maps to exactly one order per user (a unique constraint); a retry returns
-  the recorded order and executes nothing.
+  arrive at once: every order's transaction locks the user's row first (`SELECT ... FOR UPDATE`
+  on PostgreSQL, `BEGIN IMMEDIATE` on SQLite), then checks, records and fills, so a user's
+  orders are serialized by the database itself and hold across instances.
+- An order fills at most once: a resting order is re-read under that lock and fills only if it
+  is still `open`, so two matchers racing on the same quote cannot both fill it.
+- An `Idempotency-Key` maps to exactly one order per user (a unique constraint, and the lookup
+  under the lock); a retry returns the recorded order and executes nothing.
+- Each transaction is one synchronous unit of work (`Database.run`): a single trip to the
+  database's thread on SQLite, whatever the number of statements.
 
 Market orders buy at the ask and sell at the bid. Limit orders fill at the quote when it crosses
 the limit (buy: ask <= limit; sell: bid >= limit), immediately if it already does; they rest in
@@ -32,14 +34,14 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 from pyee.asyncio import AsyncIOEventEmitter
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from tradewire import metrics
 from tradewire.cluster.bus import Bus, MemoryBus
@@ -152,8 +154,7 @@ class TradeExecutor(AsyncIOEventEmitter):
 
     async def load_book(self) -> int:
         """Load open limit orders from the database (at start-up). Returns how many."""
-        async with self._db.reader() as tx:
-            rows = list(await tx.scalars(select(Order).where(Order.status == "open")))
+        rows = await self._db.read(_open_orders)
         self._book.clear()
         for o in rows:
             self._add_to_book(o)
@@ -183,66 +184,34 @@ class TradeExecutor(AsyncIOEventEmitter):
     async def place_order(
         self, user_id: int, req: OrderIn, idempotency_key: str | None = None
     ) -> OrderOut:
-        """Record and execute an order. Returns it as recorded (filled, open or rejected)."""
-        metrics.mark_order_received()
-        if idempotency_key is not None:
-            existing = await self._by_idempotency_key(user_id, idempotency_key)
-            if existing is not None:
-                return order_out(existing)
-        try:
-            out = await self._execute_new(user_id, req, idempotency_key)
-        except IntegrityError:
-            if idempotency_key is None:
-                raise
-            existing = await self._by_idempotency_key(user_id, idempotency_key)
-            if existing is None:  # pragma: no cover - the constraint that failed names it
-                raise
-            return order_out(existing)
-        metrics.ORDERS.labels(status=out.status).inc()
-        return out
+        """Record and execute an order. Returns it as recorded (filled, open or rejected).
 
-    async def _execute_new(self, user_id: int, req: OrderIn, key: str | None) -> OrderOut:
+        The order is recorded, checked against cash and shares and filled in one transaction
+        that holds the user's row lock; a retry with the same `idempotency_key` finds the
+        recorded order under that lock and returns it unchanged."""
+        metrics.mark_order_received()
         try:
-            price = await self._validate(req)
+            price, reason = await self._validate(req), None
         except Rejected as exc:
-            return await self._record_rejected(user_id, req, key, exc.reason)
-        now = utcnow()
-        order = Order(
-            user_id=user_id,
-            idempotency_key=key,
-            symbol=req.symbol,
-            side=req.side,
-            type=req.type,
-            quantity=req.quantity,
-            limit_price=req.limit_price if req.type == "limit" else None,
-            status="open",
-            created_at=now,
-            updated_at=now,
-        )
-        try:
-            async with self._db.transaction() as tx:
-                user = await _lock_user(tx, user_id)
-                tx.add(order)
-                await tx.flush()
-                if price is None:  # a limit order that does not cross yet: it rests
-                    assert req.limit_price is not None
-                    if req.side == "buy" and user.cash < req.limit_price * req.quantity:
-                        raise Rejected("INSUFFICIENT_CASH")
-                    if req.side == "sell":
-                        await _require_shares(tx, user_id, req.symbol, req.quantity)
-                    trade = None
-                else:
-                    trade = await _fill(tx, user, order, price)
-        except Rejected as exc:
-            return await self._record_rejected(user_id, req, key, exc.reason)
-        if trade is None:
+            price, reason = None, exc.reason
+        placed = await self._db.run(
+            partial(_place, user_id=user_id, req=req, key=idempotency_key, price=price,
+                    reason=reason)
+        )  # fmt: skip
+        order = placed.order
+        if placed.replayed:
+            return order_out(order)
+        metrics.ORDERS.labels(status=order.status).inc()
+        if order.status == "rejected":
+            self._announce_rejection(order)
+        elif placed.trade is not None:
+            await self._announce_fill(placed)
+        else:
             await self._rest(order)
             log.info(
                 "order resting",
                 extra={"user_id": user_id, "order_id": order.id, "symbol": order.symbol},
             )
-            return order_out(order)
-        await self._announce_fill(user_id, trade)
         return order_out(order)
 
     async def _validate(self, req: OrderIn) -> Decimal | None:
@@ -265,48 +234,22 @@ class TradeExecutor(AsyncIOEventEmitter):
             return price if crosses else None
         return price
 
-    async def _record_rejected(
-        self, user_id: int, req: OrderIn, key: str | None, reason: RejectReason
-    ) -> OrderOut:
-        now = utcnow()
-        order = Order(
-            user_id=user_id,
-            idempotency_key=key,
-            symbol=req.symbol[:16],
-            side=req.side,
-            type=req.type,
-            quantity=req.quantity,
-            limit_price=req.limit_price if req.type == "limit" else None,
-            status="rejected",
-            reject_reason=reason,
-            created_at=now,
-            updated_at=now,
-        )
-        async with self._db.transaction() as tx:
-            tx.add(order)
-        out = order_out(order)
+    def _announce_rejection(self, order: Order) -> None:
+        reason = cast(RejectReason, order.reject_reason)
         log.info(
-            "order rejected", extra={"user_id": user_id, "order_id": order.id, "reason": reason}
+            "order rejected",
+            extra={"user_id": order.user_id, "order_id": order.id, "reason": reason},
         )
         self.emit(
             TRADE_FAILED,
-            user_id,
-            TradeFailed(order=out, reason=reason, message=REJECT_MESSAGES[reason]),
+            order.user_id,
+            TradeFailed(order=order_out(order), reason=reason, message=REJECT_MESSAGES[reason]),
         )
-        return out
 
     async def _fill_resting(self, resting: RestingOrder, quote: Quote) -> None:
         price = quote.ask if resting.side == "buy" else quote.bid
         try:
-            async with self._db.transaction() as tx:
-                user = await _lock_user(tx, resting.user_id)
-                order = await tx.get(Order, resting.order_id)
-                if order is None or order.status != "open":
-                    return  # cancelled or filled elsewhere meanwhile
-                trade = await _fill(tx, user, order, price)
-        except Rejected as exc:
-            await self._reject_open(resting, exc.reason)
-            return
+            placed = await self._db.run(partial(_fill_open, resting=resting, price=price))
         except Exception:
             log.exception(
                 "limit fill failed; order stays open",
@@ -315,34 +258,15 @@ class TradeExecutor(AsyncIOEventEmitter):
             self._book[resting.symbol][resting.order_id] = resting
             return
         await self._closed(resting.order_id, resting.symbol)
-        await self._announce_fill(resting.user_id, trade)
-
-    async def _reject_open(self, resting: RestingOrder, reason: RejectReason) -> None:
-        async with self._db.transaction() as tx:
-            result = await tx.execute(
-                update(Order)
-                .where(Order.id == resting.order_id, Order.status == "open")
-                .values(status="rejected", reject_reason=reason, updated_at=utcnow())
-            )
-            order = await tx.get(Order, resting.order_id)
-        await self._closed(resting.order_id, resting.symbol)
-        if result.rowcount != 1 or order is None:  # type: ignore[attr-defined]
-            return
-        self.emit(
-            TRADE_FAILED,
-            resting.user_id,
-            TradeFailed(order=order_out(order), reason=reason, message=REJECT_MESSAGES[reason]),
-        )
+        if placed is None:
+            return  # cancelled or filled elsewhere meanwhile
+        if placed.trade is not None:
+            await self._announce_fill(placed)
+        else:
+            self._announce_rejection(placed.order)
 
     async def cancel_order(self, user_id: int, order_id: int) -> OrderOut:
-        async with self._db.transaction() as tx:
-            order = await tx.get(Order, order_id)
-            if order is None or order.user_id != user_id:
-                raise NotFound("No such order.", code="ORDER_NOT_FOUND")
-            if order.status != "open":
-                raise Conflict(f"The order is already {order.status}.", code="ORDER_NOT_OPEN")
-            order.status = "cancelled"
-            order.updated_at = utcnow()
+        order = await self._db.run(partial(_cancel, user_id=user_id, order_id=order_id))
         await self._closed(order.id, order.symbol)
         log.info("order cancelled", extra={"user_id": user_id, "order_id": order_id})
         return order_out(order)
@@ -386,8 +310,9 @@ class TradeExecutor(AsyncIOEventEmitter):
         except (KeyError, TypeError, ValueError, ArithmeticError):
             log.warning("malformed book message dropped")
 
-    async def _announce_fill(self, user_id: int, trade: Trade) -> None:
-        out = trade_out(trade)
+    async def _announce_fill(self, placed: Placed) -> None:
+        trade, user_id = placed.trade, placed.order.user_id
+        assert trade is not None and placed.user is not None
         log.info(
             "trade executed",
             extra={
@@ -397,21 +322,15 @@ class TradeExecutor(AsyncIOEventEmitter):
                 "symbol": trade.symbol,
             },
         )
-        self.emit(TRADE_EXECUTED, user_id, out)
-        self.emit(PORTFOLIO_UPDATED, user_id, await self.portfolio(user_id))
-
-    async def _by_idempotency_key(self, user_id: int, key: str) -> Order | None:
-        async with self._db.reader() as tx:
-            found: Order | None = await tx.scalar(
-                select(Order).where(Order.user_id == user_id, Order.idempotency_key == key)
-            )
-            return found
+        self.emit(TRADE_EXECUTED, user_id, trade_out(trade))
+        # the portfolio as the fill's transaction left it, valued at the latest quotes
+        quotes = await self._quotes.latest_many(h.symbol for h in placed.holdings)
+        self.emit(PORTFOLIO_UPDATED, user_id, value_portfolio(placed.user, placed.holdings, quotes))
 
     # ------------------------------------------------------------ reads
 
     async def portfolio(self, user_id: int) -> Portfolio:
-        async with self._db.reader() as tx:
-            user, holdings = await load_holdings(tx, user_id)
+        user, holdings = await self._db.read(partial(load_holdings, user_id=user_id))
         quotes = await self._quotes.latest_many(h.symbol for h in holdings)
         return value_portfolio(user, holdings, quotes)
 
@@ -421,50 +340,135 @@ class TradeExecutor(AsyncIOEventEmitter):
         query = select(Order).where(Order.user_id == user_id)
         if status is not None:
             query = query.where(Order.status == status)
-        async with self._db.reader() as tx:
-            rows = await tx.scalars(query.order_by(Order.id.desc()).limit(limit))
-            return [order_out(o) for o in rows]
+        query = query.order_by(Order.id.desc()).limit(limit)
+        rows = await self._db.read(lambda tx: list(tx.scalars(query)))
+        return [order_out(o) for o in rows]
 
     async def trades(self, user_id: int, limit: int = 50) -> list[TradeOut]:
-        async with self._db.reader() as tx:
-            rows = await tx.scalars(
-                select(Trade).where(Trade.user_id == user_id).order_by(Trade.id.desc()).limit(limit)
-            )
-            return [trade_out(t) for t in rows]
+        query = select(Trade).where(Trade.user_id == user_id).order_by(Trade.id.desc()).limit(limit)
+        rows = await self._db.read(lambda tx: list(tx.scalars(query)))
+        return [trade_out(t) for t in rows]
 
     async def trade(self, user_id: int, trade_id: int) -> TradeOut:
-        async with self._db.reader() as tx:
-            t = await tx.get(Trade, trade_id)
+        t = await self._db.read(lambda tx: tx.get(Trade, trade_id))
         if t is None or t.user_id != user_id:
             raise NotFound("No such trade.", code="TRADE_NOT_FOUND")
         return trade_out(t)
 
 
 # ---------------------------------------------------------------- inside a transaction
+# Synchronous units of work for `Database.run` / `Database.read`: each is one transaction.
 
 
-async def _lock_user(tx: AsyncSession, user_id: int) -> User:
-    user = await tx.scalar(select(User).where(User.id == user_id).with_for_update())
+@dataclass(slots=True)
+class Placed:
+    """What an order's transaction left: the order as recorded and, when it filled, the trade
+    and the user's cash and holdings right after it (for the portfolio push)."""
+
+    order: Order
+    trade: Trade | None = None
+    user: User | None = None
+    holdings: list[Holding] = field(default_factory=list)
+    replayed: bool = False
+    """An `Idempotency-Key` retry: the order was recorded before, nothing was done now."""
+
+
+def _place(
+    tx: Session,
+    *,
+    user_id: int,
+    req: OrderIn,
+    key: str | None,
+    price: Decimal | None,
+    reason: RejectReason | None,
+) -> Placed:
+    """Record a new order: rejected with `reason`, filled at `price`, or resting (no price)."""
+    user = _lock_user(tx, user_id)
+    if key is not None and (existing := _order_by_key(tx, user_id=user_id, key=key)) is not None:
+        return Placed(existing, replayed=True)
+    now = utcnow()
+    order = Order(
+        user_id=user_id,
+        idempotency_key=key,
+        symbol=req.symbol[:16],
+        side=req.side,
+        type=req.type,
+        quantity=req.quantity,
+        limit_price=req.limit_price if req.type == "limit" else None,
+        status="open",
+        created_at=now,
+        updated_at=now,
+    )
+    if reason is None:
+        reserve = price if price is not None else req.limit_price
+        assert reserve is not None
+        reason = _shortfall(tx, user, order.symbol, order.side, order.quantity, reserve)
+    if reason is not None:
+        order.status, order.reject_reason = "rejected", reason
+    tx.add(order)
+    tx.flush()
+    if reason is not None or price is None:
+        return Placed(order)
+    return _fill(tx, user, order, price)
+
+
+def _fill_open(tx: Session, *, resting: RestingOrder, price: Decimal) -> Placed | None:
+    """Fill a resting order at `price`, or reject it when cash or shares no longer cover it.
+    None when it is no longer open (cancelled, or filled by another instance)."""
+    user = _lock_user(tx, resting.user_id)
+    order = tx.get(Order, resting.order_id)
+    if order is None or order.status != "open":
+        return None
+    reason = _shortfall(tx, user, order.symbol, order.side, order.quantity, price)
+    if reason is not None:
+        order.status, order.reject_reason, order.updated_at = "rejected", reason, utcnow()
+        return Placed(order)
+    return _fill(tx, user, order, price)
+
+
+def _cancel(tx: Session, *, user_id: int, order_id: int) -> Order:
+    order = tx.get(Order, order_id)
+    if order is None or order.user_id != user_id:
+        raise NotFound("No such order.", code="ORDER_NOT_FOUND")
+    if order.status != "open":
+        raise Conflict(f"The order is already {order.status}.", code="ORDER_NOT_OPEN")
+    order.status = "cancelled"
+    order.updated_at = utcnow()
+    return order
+
+
+def _open_orders(tx: Session) -> list[Order]:
+    return list(tx.scalars(select(Order).where(Order.status == "open")))
+
+
+def _order_by_key(tx: Session, *, user_id: int, key: str) -> Order | None:
+    return tx.scalar(select(Order).where(Order.user_id == user_id, Order.idempotency_key == key))
+
+
+def _lock_user(tx: Session, user_id: int) -> User:
+    user = tx.scalar(select(User).where(User.id == user_id).with_for_update())
     if user is None:
         raise NotFound("No such user.")
     return user
 
 
-async def _require_shares(tx: AsyncSession, user_id: int, symbol: str, quantity: int) -> Holding:
-    holding = await tx.get(Holding, (user_id, symbol))
-    if holding is None or holding.quantity < quantity:
-        raise Rejected("INSUFFICIENT_SHARES")
-    return holding
+def _shortfall(
+    tx: Session, user: User, symbol: str, side: str, quantity: int, price: Decimal
+) -> RejectReason | None:
+    """Why `user` cannot trade `quantity` of `symbol` at `price`, if they cannot."""
+    if side == "buy":
+        return "INSUFFICIENT_CASH" if user.cash < money(price * quantity) else None
+    holding = tx.get(Holding, (user.id, symbol))
+    return "INSUFFICIENT_SHARES" if holding is None or holding.quantity < quantity else None
 
 
-async def _fill(tx: AsyncSession, user: User, order: Order, price: Decimal) -> Trade:
-    """Move cash and shares for `order` at `price`. The caller holds the user's row lock."""
+def _fill(tx: Session, user: User, order: Order, price: Decimal) -> Placed:
+    """Move cash and shares for `order` at `price`. The caller holds the user's row lock and
+    checked the order with `_shortfall`."""
     total = money(price * order.quantity)
+    holding = tx.get(Holding, (user.id, order.symbol))
     if order.side == "buy":
-        if user.cash < total:
-            raise Rejected("INSUFFICIENT_CASH")
         user.cash -= total
-        holding = await tx.get(Holding, (user.id, order.symbol))
         if holding is None:
             tx.add(
                 Holding(
@@ -478,11 +482,11 @@ async def _fill(tx: AsyncSession, user: User, order: Order, price: Decimal) -> T
             )
             holding.quantity = held
     else:
-        holding = await _require_shares(tx, user.id, order.symbol, order.quantity)
+        assert holding is not None and holding.quantity >= order.quantity
         user.cash += total
         holding.quantity -= order.quantity
         if holding.quantity == 0:
-            await tx.delete(holding)
+            tx.delete(holding)
     now = utcnow()
     order.status, order.fill_price, order.updated_at = "filled", price, now
     trade = Trade(
@@ -496,5 +500,6 @@ async def _fill(tx: AsyncSession, user: User, order: Order, price: Decimal) -> T
         executed_at=now,
     )
     tx.add(trade)
-    await tx.flush()
-    return trade
+    tx.flush()
+    _, holdings = load_holdings(tx, user_id=user.id)
+    return Placed(order, trade, user, holdings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from tradewire.errors import NotFound
 from tradewire.schemas import Portfolio, Position, Quote
@@ -19,12 +19,13 @@ def money(value: Decimal) -> Decimal:
     return value.quantize(CENT)
 
 
-async def load_holdings(tx: AsyncSession, user_id: int) -> tuple[User, list[Holding]]:
-    user = await tx.get(User, user_id)
+def load_holdings(tx: Session, *, user_id: int) -> tuple[User, list[Holding]]:
+    """The user's row and holdings, by symbol (a unit of work for `Database.read`)."""
+    user = tx.get(User, user_id)
     if user is None:
         raise NotFound("No such user.")
     holdings = list(
-        await tx.scalars(select(Holding).where(Holding.user_id == user_id).order_by(Holding.symbol))
+        tx.scalars(select(Holding).where(Holding.user_id == user_id).order_by(Holding.symbol))
     )
     return user, holdings
 
