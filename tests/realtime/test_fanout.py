@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+import engineio.packet
 import pytest
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
@@ -95,9 +96,10 @@ async def test_a_frame_never_overtakes_a_packet_already_queued(
     eio_sid = realtime.sockets[sid].eio_sid
     direct, queued = realtime.fanout.frames_direct, realtime.fanout.frames_queued
 
-    # a push queued through python-socketio, and a quote right behind it in the same step
-    await realtime.sio.emit("server:notice", {"n": 1}, to=sid)
-    assert not realtime.sio.eio.sockets[eio_sid].queue.writer_idle
+    # a packet queued through Engine.IO (as acks and pings are), and a quote right behind it
+    socket = realtime.sio.eio.sockets[eio_sid]
+    await socket.send(engineio.packet.Packet(engineio.packet.MESSAGE, '2["server:notice",{}]'))
+    assert not socket.queue.writer_idle
     await publish(quiet_server, quote("NVDA", seq=2))
 
     await client.wait_for("quote:update")
@@ -134,6 +136,33 @@ async def test_a_socket_gone_meanwhile_is_skipped(
 ) -> None:
     fanout = realtime_of(quiet_server).fanout
     assert fanout.write("no-such-socket", event_message("quote:update", b"{}")) == 0
+
+
+async def test_pushes_to_a_room_are_written_once_per_socket_without_tasks(
+    quiet_server: LiveServer, connect: Connect
+) -> None:
+    """python-socketio emits (an order's pushes to a user's sockets) go through the same writer:
+    every socket of the room gets the event, written directly; an emit that asks for acks keeps
+    python-socketio's own path."""
+    realtime = realtime_of(quiet_server)
+    session_id = await quiet_server.login()
+    tabs = [await connect(quiet_server, session_id) for _ in range(3)]
+    other = await connect(quiet_server, await quiet_server.register("eve"))
+    direct = realtime.fanout.frames_direct
+
+    user_id = realtime.sockets[tabs[0].sio.get_sid()].user_id
+    await realtime.sio.emit("server:notice", {"n": 1}, room=f"user:{user_id}")
+    for tab in tabs:
+        assert (await tab.wait_for("server:notice"))[0] == {"n": 1}
+    assert realtime.fanout.frames_direct - direct == 3
+    assert other.of("server:notice") == []
+
+    acked: list[object] = []
+    await realtime.sio.emit(
+        "server:notice", {"n": 2}, to=other.sio.get_sid(), callback=lambda *a: acked.append(a)
+    )
+    assert (await other.wait_for("server:notice"))[0] == {"n": 2}
+    assert realtime.fanout.frames_direct - direct == 3
 
 
 def test_each_server_gets_its_own_driver_copy() -> None:

@@ -1,5 +1,12 @@
 """The Socket.IO client manager: in memory for one process, Redis pub/sub for a cluster.
 
+Both deliver to this instance's sockets through `DirectManager.emit`: python-socketio's own
+starts one task per recipient and waits for them all; this one encodes the packet once and
+hands it to each recipient's writer (`QuoteFanout.write`: straight to the WebSocket when its
+Engine.IO writer is idle, else Engine.IO's queue), without a task. An order's
+`trade:executed` and `portfolio:update` to a user's sockets go this way, locally or after the
+Redis hop.
+
 `HeartbeatRedisManager` is python-socketio's `AsyncRedisManager` plus a heartbeat: every second
 it publishes a message through the very channel the manager listens on, and notes when it comes
 back. `flowing` turns False when heartbeats stop coming back, which `/readyz` reports: a worker
@@ -13,9 +20,11 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import socketio
+from socketio import packet
 
 from tradewire.tasks import cancel_and_wait
 
@@ -26,7 +35,55 @@ HEARTBEAT_INTERVAL = 1.0
 HEARTBEAT_STALE_AFTER = 3.5
 
 
-class HeartbeatRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+Writer = Callable[..., int]
+"""`writer(eio_sid, *messages)`: write Engine.IO messages to one socket, in order, never
+waiting; returns how many were written (`QuoteFanout.write`)."""
+
+
+class DirectManager(socketio.AsyncManager):  # type: ignore[misc]
+    """python-socketio's in-memory manager with a task-free local emit once `writer` is set."""
+
+    writer: Writer | None = None
+
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str,
+        room: str | None = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        writer = self.writer
+        if writer is None or callback is not None or namespace not in self.rooms:
+            # acks need a packet per recipient (their ids differ): python-socketio's way
+            await super().emit(event, data, namespace, room, skip_sid, callback, to, **kwargs)
+            return
+        args = list(data) if isinstance(data, tuple) else [] if data is None else [data]
+        encoded = self.server.packet_class(
+            packet.EVENT, namespace=namespace, data=[event, *args]
+        ).encode()
+        if isinstance(encoded, list):  # binary attachments: several Engine.IO packets
+            await super().emit(event, data, namespace, room, skip_sid, callback, to, **kwargs)
+            return
+        message = b"4" + encoded.encode()  # an Engine.IO MESSAGE
+        skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
+        for sid, eio_sid in list(self.get_participants(namespace, to or room)):
+            if sid not in skip:
+                writer(eio_sid, message)
+
+
+def make_manager(redis_url: str) -> DirectManager:
+    if redis_url:
+        return HeartbeatRedisManager(redis_url)
+    return DirectManager()
+
+
+class HeartbeatRedisManager(socketio.AsyncRedisManager, DirectManager):  # type: ignore[misc]
+    """Redis pub/sub to every instance; each delivers to its own sockets with `DirectManager`."""
+
     def __init__(self, url: str, channel: str = "tradewire:socketio") -> None:
         super().__init__(url, channel=channel)
         self._last_heartbeat = 0.0
@@ -81,9 +138,3 @@ class HeartbeatRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                 self._last_heartbeat = time.monotonic()
             return
         await super()._handle_emit(message)
-
-
-def make_manager(redis_url: str) -> socketio.AsyncManager:
-    if redis_url:
-        return HeartbeatRedisManager(redis_url)
-    return socketio.AsyncManager()

@@ -160,6 +160,7 @@ class RealtimeServer:
         self._socketio_on_eio_disconnect = self.sio.eio.handlers["disconnect"]
         self.sio.eio.on("disconnect", self._on_engineio_disconnect)
         self.fanout = QuoteFanout(self.sio.eio)
+        manager.writer = self.fanout.write  # every local emit: one encoding, no task per socket
         # the quote paths' counters, looked up once rather than per quote or per flush
         self._quotes_emitted = metrics.MESSAGES_EMITTED.labels(event=QUOTE_EVENT)
         self._batches_emitted = metrics.MESSAGES_EMITTED.labels(event=BATCH_EVENT)
