@@ -197,6 +197,32 @@ async def test_a_resting_order_no_longer_covered_is_rejected_when_it_crosses(
     assert len(await executor.trades(1)) == 1
 
 
+async def test_an_order_whose_caller_is_cancelled_still_completes(
+    db_server: LiveServer,
+) -> None:
+    """A request cancelled while its order's transaction runs (a client gone, a shutdown) does
+    not leave a committed order half-done: the resting order still enters the book and fills
+    on its quote."""
+    from tradewire.schemas import OrderIn
+
+    await crossing_quote(db_server, "AMZN", "100.00")
+    executor = db_server.services.executor
+    request = OrderIn.model_validate(
+        {"symbol": "AMZN", "side": "buy", "quantity": 2, "type": "limit", "limitPrice": "90.00"}
+    )
+    caller = asyncio.ensure_future(executor.place_order(1, request))
+    await asyncio.sleep(0)  # the order has started
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    await executor.drain()
+
+    await crossing_quote(db_server, "AMZN", "89.00")
+    await executor.drain()
+    [trade] = await executor.trades(1)
+    assert (trade.symbol, trade.quantity, str(trade.price)) == ("AMZN", 2, "89.01")
+
+
 async def test_limit_order_that_crosses_fills_at_once_at_the_quote(server: LiveServer) -> None:
     sid = await server.login()
     await crossing_quote(server, "TSLA", "200.00")

@@ -20,7 +20,8 @@ to many sockets many times a second, so they take this path instead:
   a client that reads slowly) the frame is queued through Engine.IO like any other packet. So
   a socket's packets are never reordered, and a slow reader never holds up the others.
 
-Everything else (acks, user pushes, cluster-wide emits) stays on python-socketio's API. This
+Everything else (acks, user pushes, cluster-wide emits) stays on python-socketio's API, whose
+delivery to this instance's sockets also ends in `write` (manager.py: `DirectManager`). This
 module only reaches this instance's own sockets: every instance gets every quote (cluster/bus).
 """
 

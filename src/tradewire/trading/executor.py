@@ -11,7 +11,8 @@ Guarantees:
   on PostgreSQL, `BEGIN IMMEDIATE` on SQLite), then checks, records and fills, so a user's
   orders are serialized by the database itself and hold across instances.
 - An order fills at most once: a resting order is re-read under that lock and fills only if it
-  is still `open`, so two matchers racing on the same quote cannot both fill it.
+  is still `open`, so two matchers racing on the same quote cannot both fill it, and a cancel
+  (which takes the same lock) cannot overwrite a fill.
 - An `Idempotency-Key` maps to exactly one order per user (a unique constraint, and the lookup
   under the lock); a retry returns the recorded order and executes nothing.
 - Each transaction is one synchronous unit of work (`Database.run`): a single trip to the
@@ -37,7 +38,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from pyee.asyncio import AsyncIOEventEmitter
 from sqlalchemy import select
@@ -64,6 +65,8 @@ from tradewire.storage.models import Holding, Order, Trade, User, utcnow
 from tradewire.trading.portfolio import COST_PLACES, load_holdings, money, value_portfolio
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 TRADE_EXECUTED = "trade:executed"
 TRADE_FAILED = "trade:failed"
@@ -148,7 +151,7 @@ class TradeExecutor(AsyncIOEventEmitter):
         """Whether this instance matches the book against quotes (the feed's instance)."""
         # book[symbol][order_id] = RestingOrder, the open limit orders this instance matches
         self._book: dict[str, dict[int, RestingOrder]] = defaultdict(dict)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -170,14 +173,15 @@ class TradeExecutor(AsyncIOEventEmitter):
             self._spawn(self._fill_resting(order, quote))
 
     async def drain(self, timeout: float = 5.0) -> None:
-        """Wait for fills in progress (graceful shutdown)."""
+        """Wait for orders and fills in progress (graceful shutdown)."""
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # ------------------------------------------------------------ orders
 
@@ -188,16 +192,20 @@ class TradeExecutor(AsyncIOEventEmitter):
 
         The order is recorded, checked against cash and shares and filled in one transaction
         that holds the user's row lock; a retry with the same `idempotency_key` finds the
-        recorded order under that lock and returns it unchanged."""
+        recorded order under that lock and returns it unchanged. Once started, an order runs
+        to its end (pushes sent, a resting order in the book) even if the caller is cancelled:
+        its transaction commits on the database's thread either way."""
+        return await asyncio.shield(self._spawn(self._place_order(user_id, req, idempotency_key)))
+
+    async def _place_order(self, user_id: int, req: OrderIn, key: str | None) -> OrderOut:
         metrics.mark_order_received()
         try:
             price, reason = await self._validate(req), None
         except Rejected as exc:
             price, reason = None, exc.reason
         placed = await self._db.run(
-            partial(_place, user_id=user_id, req=req, key=idempotency_key, price=price,
-                    reason=reason)
-        )  # fmt: skip
+            partial(_place, user_id=user_id, req=req, key=key, price=price, reason=reason)
+        )
         order = placed.order
         if placed.replayed:
             return order_out(order)
@@ -427,6 +435,7 @@ def _fill_open(tx: Session, *, resting: RestingOrder, price: Decimal) -> Placed 
 
 
 def _cancel(tx: Session, *, user_id: int, order_id: int) -> Order:
+    _lock_user(tx, user_id)  # so a fill of this order on another instance cannot interleave
     order = tx.get(Order, order_id)
     if order is None or order.user_id != user_id:
         raise NotFound("No such order.", code="ORDER_NOT_FOUND")
