@@ -119,3 +119,24 @@ def test_cluster_smoke_run_reports_the_far_instance() -> None:
         assert instance["trade_events"] == instance["trade_events_expected"] > 0
     assert result["far"] == far and result["far"]["trade_push_ms"]["p99"] is not None
     assert set(result["instance_cpu_pct"]) == {"A", "B"}
+
+
+@pytest.mark.timeout(200)
+def test_memory_breakdown_names_where_each_connection_s_memory_goes() -> None:
+    """bench/memory.py: 20 raw WebSocket clients against a traced server; the report gives the
+    growth per connection and the allocating files and lines (the WebSocket and Engine.IO
+    layers must be among them: every connection has one of each)."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "memory.py"), "--clients", "20"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, f"bench/memory.py failed:\n{proc.stderr[-4000:]}"
+    report = proc.stdout
+    first = report.splitlines()[0]
+    assert first.endswith("KiB per connection (20 connections)")
+    assert float(first.split()[0]) > 1
+    by_file = report.split("by file")[1].split("by line:")[0]
+    assert "uvicorn/protocols/websockets/" in by_file and "engineio/" in by_file
