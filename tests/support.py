@@ -15,6 +15,7 @@ import uvicorn
 from tests.harness.waiting import wait_until
 from tradewire.app import Services, create_app
 from tradewire.market.symbols import make_quote
+from tradewire.realtime.fanout import LeanWebSocketProtocol
 from tradewire.schemas import Quote
 from tradewire.settings import Settings
 
@@ -37,7 +38,7 @@ class LiveServer:
             log_config=None,
             lifespan="on",
             loop="none",
-            ws="websockets-sansio",
+            ws=LeanWebSocketProtocol,
             ws_per_message_deflate=False,
             timeout_graceful_shutdown=2,
         )

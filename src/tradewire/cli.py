@@ -73,6 +73,7 @@ def serve(host: str | None, port: int | None, log_level: str | None) -> None:
     """Run the service: REST API, Socket.IO and the dashboard on one port."""
     from tradewire.app import create_app
     from tradewire.logs import configure_logging
+    from tradewire.realtime.fanout import LeanWebSocketProtocol
 
     overrides = {
         k: v
@@ -88,7 +89,7 @@ def serve(host: str | None, port: int | None, log_level: str | None) -> None:
         port=settings.port,
         loop="uvloop",
         http="httptools",
-        ws="websockets-sansio",
+        ws=LeanWebSocketProtocol,
         ws_per_message_deflate=False,
         log_config=None,
         log_level=settings.log_level,

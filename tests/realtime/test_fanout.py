@@ -18,7 +18,7 @@ from tests.realtime.test_pushes import realtime_of
 from tests.support import LiveServer
 from tests.support import sample_quote as quote
 from tradewire.realtime import fanout as fanout_module
-from tradewire.realtime.fanout import QuoteFanout, WriterQueue, event_message, text_frame
+from tradewire.realtime.fanout import LeanQueue, QuoteFanout, event_message, text_frame
 
 
 async def test_websocket_subscribers_get_quotes_written_directly(
@@ -171,7 +171,7 @@ def test_each_server_gets_its_own_driver_copy() -> None:
 
     first, second = engineio.AsyncServer(async_mode="asgi"), engineio.AsyncServer(async_mode="asgi")
     QuoteFanout(first)
-    assert isinstance(first.create_queue(), WriterQueue)
+    assert isinstance(first.create_queue(), LeanQueue)
     assert first._async["websocket"] is not second._async["websocket"]
     assert type(second.create_queue()) is asyncio.Queue
 
@@ -234,3 +234,50 @@ async def test_a_fan_out_that_yields_between_writes_keeps_each_sockets_order(
     for client in batching:
         [batch] = await client.wait_for("quotes:update")
         assert sorted((q["symbol"], q["seq"]) for q in batch["quotes"]) == [("JPM", 5), ("META", 5)]
+
+
+async def test_lean_queue_behaves_as_asyncio_queue_does() -> None:
+    """What python-engineio and uvicorn rely on: FIFO order, a waiting `get`, a `get` cancelled
+    by a timeout that neither loses an item nor a wake-up, `task_done`/`join`, and the errors."""
+    queue = LeanQueue()
+    assert queue.empty() and queue.qsize() == 0
+    with pytest.raises(asyncio.QueueEmpty):
+        queue.get_nowait()
+
+    waiting = asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0)
+    assert queue.writer_idle  # someone waits and nothing is queued
+    await queue.put("a")
+    queue.put_nowait("b")
+    assert not queue.writer_idle
+    assert await waiting == "a" and queue.get_nowait() == "b"
+
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(queue.get(), timeout=0.01)
+    first, second = asyncio.ensure_future(queue.get()), asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0)
+    queue.put_nowait("c")
+    first.cancel()  # woken, then cancelled before it ran: the wake-up passes to the next getter
+    await asyncio.sleep(0)
+    assert await asyncio.wait_for(second, timeout=1) == "c"
+
+    joined = asyncio.ensure_future(queue.join())
+    await asyncio.sleep(0)
+    assert not joined.done()  # three items were put, none marked done
+    for _ in range(3):
+        queue.task_done()
+    await asyncio.wait_for(joined, timeout=1)
+    with pytest.raises(ValueError, match="too many"):
+        queue.task_done()
+    await queue.join()  # nothing unfinished: returns at once
+
+
+async def test_tradewire_serve_runs_uvicorns_websocket_protocol_with_a_lean_queue(
+    quiet_server: LiveServer, connect: Connect
+) -> None:
+    realtime = realtime_of(quiet_server)
+    client = await connect(quiet_server, await quiet_server.login())
+    ws = realtime.fanout.websockets[realtime.sockets[client.sio.get_sid()].eio_sid]
+    assert isinstance(ws._protocol, fanout_module.LeanWebSocketProtocol)
+    assert isinstance(ws._protocol.queue, LeanQueue)
+    assert (await client.call("subscribe:watchlist", {"symbols": ["AAPL"]}))["ok"]
