@@ -286,10 +286,6 @@ class RealtimeServer:
 
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         started = time.perf_counter()
-        # python-socketio keeps the handshake's environ for the connection's life; its body
-        # reader (python-engineio defines a class for it per request, ~2.5 KB) is never read
-        # again: later requests of a polling client come with their own
-        environ.pop("wsgi.input", None)
         if not self.accepting:
             raise socketio.exceptions.ConnectionRefusedError(
                 "shutting_down", {"code": "SHUTTING_DOWN"}
