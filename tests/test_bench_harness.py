@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,20 +45,28 @@ RESULT_FIELDS = {
 }
 
 
+def run_bench(script: str, *args: str, timeout: float = 280) -> str:
+    """Run `bench/<script>` with `args`; its standard output, once it exited 0."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, f"bench/{script} {' '.join(args)} failed:\n{proc.stderr[-4000:]}"
+    return proc.stdout
+
+
+def json_lines(output: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
 @pytest.fixture(scope="module")
 def smoke_results() -> dict[str, dict[str, object]]:
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.fail("the load harness needs Node and npm (see bench/README.md)")
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=280,
-    )
-    assert proc.returncode == 0, f"bench/run.py --smoke failed:\n{proc.stderr[-4000:]}"
-    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    return {str(r["server"]): r for r in lines}
+    return {str(r["server"]): r for r in json_lines(run_bench("run.py", "--smoke"))}
 
 
 @pytest.mark.slow
@@ -102,15 +111,7 @@ def test_smoke_run_delivers_quotes_and_trades(
 def test_cluster_smoke_run_reports_the_far_instance() -> None:
     """Two instances on a real redis-server and PostgreSQL (bench/cluster_run.py): the far
     instance's sockets get every quote and every trade push, and both instances are reported."""
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "run.py"), "--scenarios", "cluster-smoke"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=280,
-    )
-    assert proc.returncode == 0, f"bench/run.py cluster-smoke failed:\n{proc.stderr[-4000:]}"
-    [result] = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    [result] = json_lines(run_bench("run.py", "--scenarios", "cluster-smoke"))
     assert result["server"] == "tradewire-cluster" and result["connected"] == 20
     near, far = result["instances"]
     assert near["url"] != far["url"]
@@ -126,15 +127,7 @@ def test_memory_breakdown_names_where_each_connection_s_memory_goes() -> None:
     """bench/memory.py: 20 raw WebSocket clients against a traced server; the report gives the
     growth per connection and the allocating files and lines (the WebSocket and Engine.IO
     layers must be among them: every connection has one of each)."""
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "memory.py"), "--clients", "20"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert proc.returncode == 0, f"bench/memory.py failed:\n{proc.stderr[-4000:]}"
-    report = proc.stdout
+    report = run_bench("memory.py", "--clients", "20", timeout=180)
     first = report.splitlines()[0]
     assert first.endswith("KiB per connection (20 connections)")
     assert float(first.split()[0]) > 1

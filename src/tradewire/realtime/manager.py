@@ -70,7 +70,7 @@ class DirectManager(socketio.AsyncManager):  # type: ignore[misc]
             return
         message = b"4" + encoded.encode()  # an Engine.IO MESSAGE
         skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
-        for sid, eio_sid in list(self.get_participants(namespace, to or room)):
+        for sid, eio_sid in self.get_participants(namespace, to or room):  # a copy already
             if sid not in skip:
                 writer(eio_sid, message)
 
