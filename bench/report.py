@@ -406,7 +406,8 @@ def generated_block(
         f"{cfg['symbols_per_client']} symbols per client, {cfg['orders_per_s']:g} orders/s, "
         f"{'`quotes:update` batches' if cfg['batch'] else '`quote:update` per quote'}, "
         f"{cfg['steady_s']:g} s steady state after {cfg['warmup_s']:g} s warm-up, "
-        f"{cfg['workers']} generator worker(s)"
+        f"{cfg['workers']} generator worker(s) with "
+        f"{'the lean client' if cfg.get('client') == 'lean' else 'socket.io-client'}"
         for name, cfg in scen.items()
     )
     loads = ", ".join(f"{r['loadavg_start'][0]:.1f}" for r in records)

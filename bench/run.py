@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -245,6 +246,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     mode.add_argument("--render", nargs="+", type=Path, metavar="JSONL", help="no runs: reuse")
     p.add_argument("--servers", default="tradewire,node", help="tradewire,node (default both)")
+    p.add_argument(
+        "--client",
+        choices=["socket.io-client", "lean"],
+        help="the generator's Socket.IO client for every run (default: each scenario's own)",
+    )
     p.add_argument("--write-docs", action="store_true", help="rewrite docs/BENCHMARKS.md")
     p.add_argument("--profile", action="store_true", help="py-spy the tradewire server")
     p.add_argument(
@@ -286,6 +292,8 @@ def main(argv: list[str]) -> int:
         plan = scenarios.by_name(args.scenarios.split(","))
     else:
         plan = scenarios.FULL
+    if args.client:
+        plan = [dataclasses.replace(s, client=args.client) for s in plan]
     kinds = [k.strip() for k in args.servers.split(",") if k.strip()]
     unknown = [k for k in kinds if k not in SERVERS]
     if unknown:

@@ -105,6 +105,25 @@ def test_smoke_run_delivers_quotes_and_trades(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_lean_client_gets_every_batch_and_trade_from_both_servers() -> None:
+    """S2's generator client (bench/harness/lean.js, Socket.IO without socket.io-client) connects
+    with the session, subscribes with an ack, and counts `quotes:update` batches and trade pushes
+    like the stock client: every quote of the window covered, every push received."""
+    results = json_lines(run_bench("run.py", "--scenarios", "smoke-lean"))
+    assert sorted(str(r["server"]) for r in results) == ["node", "tradewire"]
+    for result in results:
+        assert result["scenario_config"]["client"] == "lean"
+        assert result["batch"] is True
+        assert result["connected"] == result["subscribed"] == 20, result["connect_error_reasons"]
+        assert result["quotes_expected"] and result["covered_ratio"] == 1
+        assert 0 < result["quotes_delivered"] <= result["quotes_expected"]
+        [instance] = result["instances"]
+        assert instance["trade_events"] == instance["trade_events_expected"] > 0
+        assert result["trade_events_matched"] == result["orders_filled"] > 0
+
+
+@pytest.mark.slow
 @pytest.mark.redis
 @pytest.mark.postgres
 @pytest.mark.timeout(300)

@@ -31,6 +31,7 @@ const DEFAULTS = {
   sessionsPerUser: 1,
   symbolsPerClient: 10,
   batch: false,
+  client: 'socket.io-client', // or 'lean': lean.js, the same protocol at less generator CPU
   ordersPerSecond: 2,
   workers: 1,
   connectConcurrency: 64,

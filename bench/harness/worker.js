@@ -14,6 +14,7 @@
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { io } from 'socket.io-client';
 import { request } from './http.js';
+import { LeanSocket } from './lean.js';
 import { Histogram } from './stats.js';
 
 let cfg;
@@ -126,13 +127,11 @@ function onTradeExecuted(trade, c) {
 
 function connectOne(c) {
   return new Promise((resolve) => {
-    const socket = io(c.url ?? url, {
-      transports: ['websocket'],
-      auth: { sessionId: c.sessionId },
-      reconnection: false,
-      forceNew: true,
-      timeout: cfg.connectTimeoutS * 1000,
-    });
+    const options = { auth: { sessionId: c.sessionId }, timeout: cfg.connectTimeoutS * 1000 };
+    const socket =
+      cfg.client === 'lean'
+        ? new LeanSocket(c.url ?? url, options)
+        : io(c.url ?? url, { ...options, transports: ['websocket'], reconnection: false, forceNew: true });
     c.socket = socket;
     socket.once('connect', () => {
       c.connected = true;
