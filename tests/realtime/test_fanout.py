@@ -18,7 +18,13 @@ from tests.realtime.test_pushes import realtime_of
 from tests.support import LiveServer
 from tests.support import sample_quote as quote
 from tradewire.realtime import fanout as fanout_module
-from tradewire.realtime.fanout import LeanQueue, QuoteFanout, event_message, text_frame
+from tradewire.realtime.fanout import (
+    LeanQueue,
+    QuoteFanout,
+    encode_quote,
+    event_message,
+    text_frame,
+)
 
 
 async def test_websocket_subscribers_get_quotes_written_directly(
@@ -184,14 +190,17 @@ async def test_unsubscribed_and_disconnected_sockets_leave_the_indexes(
     client: Client = await connect(quiet_server, await quiet_server.login())
     sid = client.sio.get_sid()
     await client.call("subscribe:watchlist", {"symbols": ["AAPL", "MSFT"], "batch": batch})
-    index = realtime.fanout.batched if batch else realtime.fanout.plain
-    assert sid in index["AAPL"] and sid in index["MSFT"]
+    fanout = realtime.fanout
+    indexes = [g.batched if batch else g.plain for g in fanout.groups]
+    assert sid in fanout.subscribers("AAPL", batch=batch)
+    assert sid in fanout.subscribers("MSFT", batch=batch)
+    assert not fanout.subscribers("AAPL", batch=not batch)
 
     await client.call("unsubscribe:watchlist", {"symbols": ["AAPL"]})
-    assert "AAPL" not in index
+    assert all("AAPL" not in index for index in indexes)
     await client.close()
     await wait_until(lambda: sid not in realtime.sockets, timeout=WAIT, what="the disconnect")
-    assert "MSFT" not in index
+    assert all("MSFT" not in index for index in indexes)
 
 
 @pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 100_000])
@@ -234,6 +243,34 @@ async def test_a_fan_out_that_yields_between_writes_keeps_each_sockets_order(
     for client in batching:
         [batch] = await client.wait_for("quotes:update")
         assert sorted((q["symbol"], q["seq"]) for q in batch["quotes"]) == [("JPM", 5), ("META", 5)]
+
+
+async def test_batching_sockets_are_flushed_group_by_group(
+    quiet_server: LiveServer, connect: Connect
+) -> None:
+    """Sockets spread over the batch groups; a group's flush writes to its own sockets only and
+    clears only its own pending quotes, and in the flusher's round every socket gets its batch."""
+    realtime = realtime_of(quiet_server)
+    fanout = realtime.fanout
+    session_id = await quiet_server.login()
+    clients = [await connect(quiet_server, session_id) for _ in range(12)]
+    for client in clients:
+        await client.call("subscribe:watchlist", {"symbols": ["KO"], "batch": True})
+    groups = {fanout.groups.index(fanout.group_of(c.sio.get_sid())) for c in clients}
+    assert len(groups) > 1  # 12 random sids in 8 groups: all in one has odds 8 ** -11
+
+    first = min(groups)
+    members = [c for c in clients if fanout.groups.index(fanout.group_of(c.sio.get_sid())) == first]
+    fanout.publish(quote("KO", seq=2))  # directly: no flush has run yet when this returns
+    assert all(fanout.groups[g].pending == {"KO": encode_quote(quote("KO", seq=2))} for g in groups)
+    written = await fanout.flush(first)
+
+    assert written == len(members)
+    assert fanout.groups[first].pending == {}
+    assert all(fanout.groups[g].pending for g in groups - {first})
+    for client in clients:  # the flusher's round reaches every other group too
+        [batch] = await client.wait_for("quotes:update")
+        assert [q["seq"] for q in batch["quotes"]] == [2]
 
 
 async def test_lean_queue_behaves_as_asyncio_queue_does() -> None:

@@ -383,12 +383,12 @@ async def test_a_batch_flush_that_fails_is_logged_and_the_flusher_goes_on(
     calls = 0
     real_flush = realtime.flush_batches
 
-    async def flaky() -> None:
+    async def flaky(group: int | None = None) -> None:
         nonlocal calls
         calls += 1
         if calls == 1:
             raise RuntimeError("boom")
-        await real_flush()
+        await real_flush(group)
 
     monkeypatch.setattr(realtime, "flush_batches", flaky)
     with caplog.at_level(logging.ERROR, logger="tradewire.realtime"):

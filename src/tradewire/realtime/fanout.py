@@ -9,6 +9,10 @@ to many sockets many times a second, so they take this path instead:
 - a plain subscriber gets `quote:update` per quote (one sender task writes them, in the
   order the feed made them); a batching subscriber gets one `quotes:update` frame per flush,
   with the latest quote of each of its symbols that changed;
+- sockets are split into `SOCKET_GROUPS` groups, written one group after another; batch
+  flushes are spread across the interval, a group per turn: with thousands of sockets one pass
+  over all of them takes longer than the interval itself, and in one burst the sockets written
+  last would wait for all the others;
 - quotes that queued up while the sender was busy go out together: each socket gets its
   frames of them in one write (one system call), so a burst costs fewer writes than frames;
 - both yield to the event loop every `WRITES_PER_TURN` sockets, so that one big fan-out
@@ -31,7 +35,7 @@ import asyncio
 import contextlib
 import logging
 import struct
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
@@ -49,6 +53,8 @@ QUOTE_EVENT = "quote:update"
 BATCH_EVENT = "quotes:update"
 WRITES_PER_TURN = 256
 """Sockets written to before the fan-out lets the event loop run other work (a few ms' worth)."""
+SOCKET_GROUPS = 8
+"""Groups of subscribed sockets (by sid), each written on its own turn (see `QuoteFanout`)."""
 
 
 def encode_quote(quote: Quote) -> bytes:
@@ -231,12 +237,32 @@ def text_frame(payload: bytes) -> bytes:
     return header + payload
 
 
+class SocketGroup:
+    """Some of the subscribed sockets (a socket's group follows from its sid), with what is
+    waiting for them:
+
+    - `plain[symbol][sid] = eio_sid`: sockets that get `quote:update` per quote, and `outbox`,
+      the (symbol, message) of each quote not yet written to them, oldest first;
+    - `batched[symbol][sid] = eio_sid`: sockets that get `quotes:update` batches, and
+      `pending[symbol]`, the latest encoded quote of each symbol since the group's last flush.
+
+    A socket is in `plain` or `batched` for a symbol, never both."""
+
+    __slots__ = ("batched", "outbox", "pending", "plain")
+
+    def __init__(self) -> None:
+        self.plain: defaultdict[str, dict[str, str]] = defaultdict(dict)
+        self.outbox: list[tuple[str, bytes]] = []
+        self.batched: defaultdict[str, dict[str, str]] = defaultdict(dict)
+        self.pending: dict[str, bytes] = {}
+
+
 class QuoteFanout:
     """Who watches which symbol on this instance, and the writing of quote frames to them.
 
-    Indexes: `plain[symbol][sid] = eio_sid` (sockets that get `quote:update` per quote) and
-    `batched[symbol][sid] = eio_sid` (sockets that get `quotes:update` batches). A socket is in
-    one of the two for a symbol, never both."""
+    The subscribed sockets are split into `SOCKET_GROUPS` groups, each written on its own turn:
+    a pass of the plain sender, or a batch flush, writes one group after another, so that under
+    load a quote waits for its socket's group rather than for a pass over every socket."""
 
     def __init__(self, eio: engineio.AsyncServer) -> None:
         self.eio = eio
@@ -245,13 +271,9 @@ class QuoteFanout:
         # in the process: this server gets a copy with its own WebSocket class
         eio._async = {**eio._async, "websocket": self._websocket}
         eio.create_queue = LeanQueue  # each socket's outbound queue
-        self.plain: defaultdict[str, dict[str, str]] = defaultdict(dict)
-        self.batched: defaultdict[str, dict[str, str]] = defaultdict(dict)
-        self._pending: dict[str, bytes] = {}
-        """symbol -> the latest encoded quote since the last flush (batching sockets only)."""
-        self._outbox: deque[tuple[str, bytes]] = deque()
-        """(symbol, `quote:update` message) for the plain subscribers, oldest first."""
+        self.groups = [SocketGroup() for _ in range(SOCKET_GROUPS)]
         self._outbox_ready = asyncio.Event()
+        self._since_yield = 0
         self.frames_direct = 0
         self.frames_queued = 0
         self.writes_direct = 0
@@ -262,69 +284,93 @@ class QuoteFanout:
     # ------------------------------------------------------------ subscriptions
 
     def subscribe(self, sid: str, eio_sid: str, symbols: Iterable[str], *, batch: bool) -> None:
-        into, out_of = (self.batched, self.plain) if batch else (self.plain, self.batched)
+        group = self.group_of(sid)
+        into, out_of = (group.batched, group.plain) if batch else (group.plain, group.batched)
         for symbol in symbols:
             _discard(out_of, symbol, sid)
             into[symbol][sid] = eio_sid
 
     def unsubscribe(self, sid: str, symbols: Iterable[str]) -> None:
+        group = self.group_of(sid)
         for symbol in symbols:
-            _discard(self.plain, symbol, sid)
-            _discard(self.batched, symbol, sid)
+            _discard(group.plain, symbol, sid)
+            _discard(group.batched, symbol, sid)
+
+    def subscribers(self, symbol: str, *, batch: bool) -> dict[str, str]:
+        """sid -> eio_sid of the sockets that get `symbol` in batches, or one by one."""
+        return {
+            sid: eio_sid
+            for group in self.groups
+            for sid, eio_sid in (group.batched if batch else group.plain).get(symbol, {}).items()
+        }
+
+    def group_of(self, sid: str) -> SocketGroup:
+        return self.groups[hash(sid) % SOCKET_GROUPS]
 
     # ------------------------------------------------------------ pushes
 
     def publish(self, quote: Quote) -> None:
         """Queue one quote for its plain subscribers (see `send`) and keep it for the batching
         ones (see `flush`). Synchronous: the feed calls it for every tick."""
+        symbol = quote.symbol
         encoded = encode_quote(quote)
-        if quote.symbol in self.batched:
-            self._pending[quote.symbol] = encoded
-        if quote.symbol in self.plain:
-            self._outbox.append((quote.symbol, _QUOTE_HEAD + encoded + b"]"))
-            self._outbox_ready.set()
+        message = b""
+        for group in self.groups:
+            if symbol in group.batched:
+                group.pending[symbol] = encoded
+            if symbol in group.plain:
+                message = message or _QUOTE_HEAD + encoded + b"]"
+                group.outbox.append((symbol, message))
+                self._outbox_ready.set()
 
     async def send(self) -> int:
-        """Wait for queued quotes, then write them to their plain subscribers, oldest first.
-        The sender task calls it in a loop. Returns how many frames were written.
+        """Wait for queued quotes, then write them to their plain subscribers, group by group,
+        oldest first. The sender task calls it in a loop. Returns how many frames were written.
 
-        Every quote queued since the last pass goes out in this one: each socket gets its
-        frames of the pass in one write. While the loop keeps up that is one quote, one frame
-        per write; when quotes arrive faster than they are written, more of them share each
-        write, so the cost per frame falls as the load rises instead of the backlog growing."""
+        Every quote queued for a group since its last turn goes out in this one: each socket
+        gets its frames of them in one write. While the loop keeps up that is one quote, one
+        frame per write; when quotes arrive faster than they are written, more of them share
+        each write, so the cost per frame falls as the load rises instead of the backlog
+        growing."""
         await self._outbox_ready.wait()
         self._outbox_ready.clear()
         written = 0
-        while self._outbox:
-            quotes = list(self._outbox)
-            self._outbox.clear()
-            # frames[eio_sid] = that socket's messages of this pass, in feed order
+        for group in self.groups:
+            if not group.outbox:
+                continue
+            quotes, group.outbox = group.outbox, []
+            # frames[eio_sid] = that socket's messages of this turn, in feed order
             frames: defaultdict[str, list[bytes]] = defaultdict(list)
             for symbol, message in quotes:
-                for eio_sid in self.plain.get(symbol, {}).values():
+                for eio_sid in group.plain.get(symbol, {}).values():
                     frames[eio_sid].append(message)
             written += await self._write_all(frames)
         return written
 
-    async def flush(self) -> int:
-        """Send each batching socket the latest quotes of its symbols since the last flush.
-
-        Returns how many frames were written."""
-        pending, self._pending = self._pending, {}
+    async def flush(self, group: int | None = None) -> int:
+        """Send each batching socket of `group` (default: of every group) the latest quotes of
+        its symbols since the group's last flush. Returns how many frames were written."""
+        if group is None:
+            return sum([await self.flush(n) for n in range(SOCKET_GROUPS)])
+        batching = self.groups[group]
+        pending, batching.pending = batching.pending, {}
         frames: defaultdict[str, list[bytes]] = defaultdict(list)
         for symbol, encoded in pending.items():
-            for eio_sid in self.batched.get(symbol, {}).values():
+            for eio_sid in batching.batched.get(symbol, {}).values():
                 frames[eio_sid].append(encoded)
         return await self._write_all(
             {sid: [_BATCH_HEAD + b",".join(quotes) + b"]}]"] for sid, quotes in frames.items()}
         )
 
     async def _write_all(self, frames: dict[str, list[bytes]]) -> int:
-        """Write each socket its messages, letting the loop in every `WRITES_PER_TURN` sockets."""
+        """Write each socket its messages, letting the loop in every `WRITES_PER_TURN` sockets
+        (counted across calls: groups of a few sockets each do not yield after every group)."""
         written = 0
-        for n, (eio_sid, messages) in enumerate(frames.items(), start=1):
+        for eio_sid, messages in frames.items():
             written += self.write(eio_sid, *messages)
-            if n % WRITES_PER_TURN == 0:
+            self._since_yield += 1
+            if self._since_yield >= WRITES_PER_TURN:
+                self._since_yield = 0
                 await asyncio.sleep(0)
         return written
 

@@ -40,7 +40,7 @@ from tradewire.market.cache import QuoteCache
 from tradewire.market.feed import MarketFeed
 from tradewire.ratelimit import RateLimiter
 from tradewire.realtime.codec import OrjsonCodec
-from tradewire.realtime.fanout import BATCH_EVENT, QUOTE_EVENT, QuoteFanout
+from tradewire.realtime.fanout import BATCH_EVENT, QUOTE_EVENT, SOCKET_GROUPS, QuoteFanout
 from tradewire.realtime.limits import MAX_TRACKED_EVENT_NAME, EventGuard
 from tradewire.realtime.manager import HeartbeatRedisManager, make_manager
 from tradewire.realtime.ops import (
@@ -572,17 +572,22 @@ class RealtimeServer:
                 log.exception("quote send failed")
 
     async def _flush_batches_forever(self) -> None:
+        """Flush the batching sockets' groups in turn, each after its share of the interval:
+        every socket gets at most one batch per `QUOTE_BATCH_INTERVAL`, and the writes of one
+        round are spread over it rather than made in one burst."""
         while True:
-            await asyncio.sleep(QUOTE_BATCH_INTERVAL)
-            try:
-                await self.flush_batches()
-            except Exception:
-                log.exception("quote batch flush failed")
+            for group in range(SOCKET_GROUPS):
+                await asyncio.sleep(QUOTE_BATCH_INTERVAL / SOCKET_GROUPS)
+                try:
+                    await self.flush_batches(group)
+                except Exception:
+                    log.exception("quote batch flush failed")
             self.guard.prune()
 
-    async def flush_batches(self) -> None:
-        """Send each batching socket the latest quotes of its symbols since the last flush."""
-        frames = await self.fanout.flush()
+    async def flush_batches(self, group: int | None = None) -> None:
+        """Send each batching socket of `group` (default: every socket) the latest quotes of its
+        symbols since that group's last flush."""
+        frames = await self.fanout.flush(group)
         if frames:
             self._batches_emitted.inc(frames)
             self.ops.messages.total += frames
