@@ -312,9 +312,16 @@ async def test_lean_queue_behaves_as_asyncio_queue_does() -> None:
 async def test_tradewire_serve_runs_uvicorns_websocket_protocol_with_a_lean_queue(
     quiet_server: LiveServer, connect: Connect
 ) -> None:
+    """...which, like the socket's environ, keeps none of the handshake's headers once the
+    socket is connected."""
     realtime = realtime_of(quiet_server)
     client = await connect(quiet_server, await quiet_server.login())
-    ws = realtime.fanout.websockets[realtime.sockets[client.sio.get_sid()].eio_sid]
+    sid = client.sio.get_sid()
+    ws = realtime.fanout.websockets[realtime.sockets[sid].eio_sid]
     assert isinstance(ws._protocol, fanout_module.LeanWebSocketProtocol)
     assert isinstance(ws._protocol.queue, LeanQueue)
+    assert ws._protocol.request is None and ws._protocol.response is None
+    environ = realtime.sio.get_environ(sid)
+    assert not [key for key in environ if key.startswith("HTTP_")]
+    assert environ["asgi.scope"]["headers"] == []
     assert (await client.call("subscribe:watchlist", {"symbols": ["AAPL"]}))["ok"]

@@ -304,6 +304,7 @@ class RealtimeServer:
             raise socketio.exceptions.ConnectionRefusedError(
                 "unauthorized", {"code": "UNAUTHORIZED"}
             )
+        _forget_headers(environ)
         transport = self.sio.transport(sid)
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
         state = SocketState(sid, eio_sid, session, transport, time.monotonic())
@@ -604,3 +605,14 @@ def _cookie_token(header: str) -> str | None:
     except CookieError:
         return None
     return morsel.value if morsel else None
+
+
+def _forget_headers(environ: dict[str, Any]) -> None:
+    """Drop the handshake's headers from an accepted socket's environ (and the ASGI scope it
+    holds): python-socketio keeps the environ for the socket's lifetime, nothing reads the
+    headers after the connect, and they are about 2 KB per connection."""
+    for key in [key for key in environ if key.startswith("HTTP_")]:
+        del environ[key]
+    scope = environ.get("asgi.scope")
+    if isinstance(scope, dict):
+        scope["headers"] = []
