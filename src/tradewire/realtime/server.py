@@ -610,7 +610,7 @@ def _cookie_token(header: str) -> str | None:
 def _forget_headers(environ: dict[str, Any]) -> None:
     """Drop the handshake's headers from an accepted socket's environ (and the ASGI scope it
     holds): python-socketio keeps the environ for the socket's lifetime, nothing reads the
-    headers after the connect, and they are about 2 KB per connection."""
+    headers after the connect, and they are about 3.8 KB per connection."""
     for key in [key for key in environ if key.startswith("HTTP_")]:
         del environ[key]
     scope = environ.get("asgi.scope")
