@@ -455,7 +455,7 @@ TEMPLATE_HEAD = """# Benchmarks
 
 How fast tradewire's real-time layer pushes quotes and trade notifications, measured by the
 load harness in `bench/` (see `bench/README.md`), next to a Node socket.io 4.7.5 server with the
-same events run by the same harness in the same run, so the ratio holds on any machine.
+same events run by the same harness in the same run, so the two compare on any machine.
 
 """
 
