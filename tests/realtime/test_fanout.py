@@ -256,11 +256,12 @@ async def test_batching_sockets_are_flushed_group_by_group(
     clients = [await connect(quiet_server, session_id) for _ in range(12)]
     for client in clients:
         await client.call("subscribe:watchlist", {"symbols": ["KO"], "batch": True})
-    groups = {fanout.groups.index(fanout.group_of(c.sio.get_sid())) for c in clients}
+    group_of = {c: fanout.groups.index(fanout.group_of(c.sio.get_sid())) for c in clients}
+    groups = set(group_of.values())
     assert len(groups) > 1  # 12 random sids in 8 groups: all in one has odds 8 ** -11
 
     first = min(groups)
-    members = [c for c in clients if fanout.groups.index(fanout.group_of(c.sio.get_sid())) == first]
+    members = [c for c in clients if group_of[c] == first]
     fanout.publish(quote("KO", seq=2))  # directly: no flush has run yet when this returns
     assert all(fanout.groups[g].pending == {"KO": encode_quote(quote("KO", seq=2))} for g in groups)
     written = await fanout.flush(first)
