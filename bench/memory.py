@@ -66,7 +66,14 @@ def serve(port: int, report: Path, clients: int, ws: str) -> None:
         gc.collect()
         snapshots.append(tracemalloc.take_snapshot().filter_traces(skip))
 
+    def baseline(*_: object) -> None:
+        take()
+        report.with_suffix(".baseline").touch()  # the driver connects its clients after this
+
     def compare(*_: object) -> None:
+        if not snapshots:
+            report.write_text("no baseline snapshot was taken\n")
+            return
         take()
         before, after = snapshots[0], snapshots[-1]
         lines = []
@@ -89,7 +96,7 @@ def serve(port: int, report: Path, clients: int, ws: str) -> None:
             )
         report.write_text("\n".join(lines) + "\n")
 
-    signal.signal(signal.SIGUSR1, take)
+    signal.signal(signal.SIGUSR1, baseline)
     signal.signal(signal.SIGUSR2, compare)
     sys.argv = ["tradewire", "serve", "--port", str(port)]
     cli.main()
@@ -100,9 +107,11 @@ def _short(filename: str) -> str:
     return re.sub(r"^.*/(site-packages|src|lib/python3\.\d+)/", "", filename)
 
 
-async def client(url: str, session_id: str, symbols: list[str], batch: bool) -> None:
-    """One raw Socket.IO client over WebSocket: open, connect with the session, subscribe,
-    then answer pings until cancelled."""
+async def client(
+    url: str, session_id: str, symbols: list[str], batch: bool, subscribed: asyncio.Future[None]
+) -> None:
+    """One raw Socket.IO client over WebSocket: open, connect with the session, subscribe
+    (`subscribed` is set on the ack), then answer pings until cancelled."""
     async with websockets.connect(
         url + "/socket.io/?EIO=4&transport=websocket", compression=None
     ) as ws:
@@ -116,6 +125,8 @@ async def client(url: str, session_id: str, symbols: list[str], batch: bool) -> 
         async for message in ws:
             if message == "2":
                 await ws.send("3")
+            elif str(message).startswith("431") and not subscribed.done():
+                subscribed.set_result(None)
 
 
 async def drive(base: str, pid: int, clients: int, batch: bool, report: Path) -> None:
@@ -126,19 +137,31 @@ async def drive(base: str, pid: int, clients: int, batch: bool, report: Path) ->
             await http.post("/api/auth/register", json=account)
             sessions.append((await http.post("/api/auth/login", json=account)).json()["sessionId"])
         symbols = [q["symbol"] for q in (await http.get("/api/quotes")).json()]
+    # the snapshots are taken in the server's signal handlers; each step waits for the last to
+    # be done, so a slow snapshot cannot overlap the next one
     os.kill(pid, signal.SIGUSR1)
-    await asyncio.sleep(2)
+    await asyncio.to_thread(wait_for_file, report.with_suffix(".baseline"), 120)
     ws_url = base.replace("http://", "ws://")
     tasks: list[asyncio.Task[Any]] = []
+    subscribed = [asyncio.get_running_loop().create_future() for _ in range(clients)]
     for n in range(clients):
         watch = [symbols[(n + k) % len(symbols)] for k in range(10)]
-        tasks.append(asyncio.create_task(client(ws_url, sessions[n % len(sessions)], watch, batch)))
+        session = sessions[n % len(sessions)]
+        tasks.append(asyncio.create_task(client(ws_url, session, watch, batch, subscribed[n])))
         if n % 50 == 49:
             await asyncio.sleep(0.05)
-    await asyncio.sleep(5)
+    done, _ = await asyncio.wait(
+        [asyncio.ensure_future(asyncio.gather(*subscribed)), *tasks],
+        timeout=120,
+        return_when=asyncio.FIRST_COMPLETED,
+    )
     failed = [t for t in tasks if t.done()]
     if failed:
         raise RuntimeError(f"{len(failed)} clients ended early: {failed[0].exception()!r}")
+    if not done:
+        ready = sum(f.done() for f in subscribed)
+        raise RuntimeError(f"{ready} of {clients} clients subscribed within 120 s")
+    await asyncio.sleep(3)  # a few quotes to every socket, so its buffers are in use
     os.kill(pid, signal.SIGUSR2)
     await asyncio.to_thread(wait_for_file, report, 120)
     for task in tasks:
@@ -148,8 +171,10 @@ async def drive(base: str, pid: int, clients: int, batch: bool, report: Path) ->
 
 def wait_for_file(path: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while not path.exists() and time.monotonic() < deadline:
-        time.sleep(0.5)
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the server wrote no {path.name} within {timeout:.0f} s")
+        time.sleep(0.2)
 
 
 def measure(work: Path, clients: int, *, batch: bool, ws: str) -> str:

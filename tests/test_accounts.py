@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy import select, update
 
 from tests.conftest import make_settings
+from tests.harness.waiting import clear_of_a_minute_edge
 from tests.support import DEMO, LiveServer
 from tradewire.accounts.sessions import token_hash
 from tradewire.storage.models import Session, User, utcnow
@@ -91,6 +92,7 @@ async def test_expired_and_revoked_sessions_are_refused(server: LiveServer) -> N
 async def test_login_is_rate_limited_per_address(tmp_path: Path) -> None:
     limited = make_settings(tmp_path, auth_rate_limit="3/minute")
     async with LiveServer(limited) as live, live.http() as http:
+        await clear_of_a_minute_edge()
         codes = [
             (
                 await http.post(

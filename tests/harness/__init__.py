@@ -9,7 +9,7 @@ from tests.harness.ports import free_port
 from tests.harness.postgres import PostgresServer
 from tests.harness.process import LoggedProcess, ProcessExited, ServiceProcess
 from tests.harness.redis import RedisServer
-from tests.harness.waiting import wait_until, wait_until_sync
+from tests.harness.waiting import clear_of_a_minute_edge, wait_until, wait_until_sync
 
 __all__ = [
     "LoggedProcess",
@@ -18,6 +18,7 @@ __all__ = [
     "RedisServer",
     "ServiceProcess",
     "ServiceUnavailable",
+    "clear_of_a_minute_edge",
     "free_port",
     "wait_until",
     "wait_until_sync",

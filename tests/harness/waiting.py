@@ -78,3 +78,14 @@ def wait_until_sync(
         if time.monotonic() >= deadline:
             raise _timeout_error(timeout, what)
         time.sleep(interval)
+
+
+async def clear_of_a_minute_edge(needed: float = 10.0) -> None:
+    """Return when the next `needed` seconds hold no whole minute of the clock.
+
+    The rate limits are sliding-window counters on clock-aligned minutes: a hit just after the
+    minute turns counts the previous minute's hits weighted by how much of the window is left,
+    and the floor of that lets one more through. A test that counts exactly how many hits a
+    limit allows runs all of them inside one minute."""
+    if time.time() % 60 > 60 - needed:
+        await asyncio.sleep(60.2 - time.time() % 60)

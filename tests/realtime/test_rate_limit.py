@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from types import SimpleNamespace
 
 import pytest
 from limits import RateLimitItem
 
-from tests.harness.waiting import wait_until
+from tests.harness.waiting import clear_of_a_minute_edge, wait_until
 from tests.realtime.clients import WAIT, metric
 from tests.realtime.conftest import Connect
 from tests.support import LiveServer
@@ -43,6 +42,7 @@ async def test_an_event_over_its_limit_is_refused_with_a_retry_delay(
 ) -> None:
     client = await connect(server, await server.login())
     refused_before = metric("tradewire_socket_rate_limited_total", event="subscribe:portfolio")
+    await clear_of_a_minute_edge()
 
     with caplog.at_level(logging.INFO, logger="tradewire.realtime"):
         acks = [await client.call("subscribe:portfolio") for _ in range(35)]
@@ -72,6 +72,7 @@ async def test_the_limit_is_per_user_and_per_event_kind(
     demo = await server.login()
     first, second = await connect(server, demo), await connect(server, demo)
     bob = await connect(server, await server.register("bob"))
+    await clear_of_a_minute_edge()
     for _ in range(30):
         assert (await first.call("subscribe:portfolio"))["ok"]
 
@@ -89,6 +90,7 @@ async def test_unknown_events_share_one_limit_and_long_names_are_cut(
 ) -> None:
     client = await connect(server, await server.login())
     name = "z" * 300
+    await clear_of_a_minute_edge()
     acks = [await client.call(name if i % 2 else f"nope:{i}") for i in range(121)]
 
     assert [a["error"]["code"] for a in acks[:120]] == ["UNKNOWN_EVENT"] * 120  # "120/minute"
@@ -142,10 +144,7 @@ async def test_a_burst_handled_before_the_disconnect_lands_disconnects_once(
     floods = metric("tradewire_socket_flood_disconnects_total")
     allowed = 120  # DEFAULT_EVENT_LIMIT
     burst = allowed + ABUSE_MAX_REJECTED + 80
-    # the limit's sliding window rolls over at whole minutes of the clock; a burst that spans
-    # the roll-over counts against the next window, weighted, so start it well clear of one
-    if time.time() % 60 > 55:
-        await asyncio.sleep(60.5 - time.time() % 60)
+    await clear_of_a_minute_edge()
 
     with caplog.at_level(logging.WARNING, logger="tradewire.realtime"):
         acks = await asyncio.gather(*(realtime._on_event("spam", sid) for _ in range(burst)))
