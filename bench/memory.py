@@ -7,10 +7,10 @@
 The server (`tradewire serve`, fresh SQLite, feed at 1 tick/s) runs in a child process with
 tracemalloc on. After the logins it takes a snapshot; then `--clients` raw Engine.IO v4
 WebSocket clients (the `websockets` library, no Socket.IO client objects) connect with a
-session, subscribe to 10 symbols and answer pings; a few seconds later the server compares a
-second snapshot with the first and this script prints the growth per connection, by file and
-by line. Python allocations only: RSS per connection (bench/run.py) adds the allocator's own
-overhead and fragmentation.
+session, subscribe to 10 symbols and answer pings; once every subscription is acknowledged and
+3 seconds of quotes have gone out, the server compares a second snapshot with the first and this
+script prints the growth per connection, by file and by line. Python allocations only: RSS per
+connection (bench/run.py) adds the allocator's own overhead and fragmentation.
 
 `--ws` swaps the WebSocket protocol `tradewire serve` hands uvicorn (`LeanWebSocketProtocol`,
 uvicorn's websockets-sansio protocol with less kept per connection) for one of uvicorn's own,
