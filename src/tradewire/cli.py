@@ -179,3 +179,13 @@ async def _create_user(username: str, password: str, role: str) -> None:
     finally:
         await database.close()
     click.echo(f"created user {user.username} (id {user.id}, role {role})")
+
+
+@main.command("protocol-test-server")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", type=int, default=3000, show_default=True, help="Port to listen on.")
+def protocol_test_server(host: str, port: int) -> None:
+    """Serve the transport as the public Socket.IO / Engine.IO protocol test suites expect."""
+    from tradewire.realtime.conformance import serve as serve_conformance
+
+    serve_conformance(host, port)

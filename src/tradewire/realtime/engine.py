@@ -1,0 +1,678 @@
+"""The Engine.IO 4 server: sessions, HTTP long-polling, WebSocket, the upgrade, heartbeats.
+
+An `EngineSocket` is one Engine.IO session, on one transport at a time:
+
+- **long-polling** is served here, as ASGI: a GET waits for packets (one GET at a time per
+  session; a second one closes the session), a POST brings packets;
+- **WebSocket** connections come from `websocket.py` (uvicorn's WebSocket protocol slot, on
+  websockets' sans-I/O `ServerProtocol`), which hands each message to `receive`;
+- **the upgrade**: a WebSocket that names a polling session's sid is a probe; `2probe` is
+  answered `3probe` and the waiting GET `6` (noop); `5` moves the session onto the WebSocket.
+
+Heartbeats: the server sends `2` (ping) `ping_interval` after the open or the last pong and
+closes a session that sends no `3` (pong) within `ping_timeout`, all on one `TimerWheel`.
+
+Writes: `send` appends an `Outgoing` to the socket's outbox and marks the socket; once per
+loop turn every marked socket is flushed, its WebSocket frames in one write (or its waiting
+GET answered). The outbox is bounded in bytes (`max_buffer`): a socket over it (a client
+that stopped reading) is closed with a logged reason. A broadcast makes one `Outgoing` and
+hands it to every socket: it is encoded and framed once.
+
+Limits at the door: a POST body or WebSocket message over `max_payload` is refused with 413 /
+close 1009 having read no more than the limit; a body with more than `max_packets` packets,
+or any packet that is not Engine.IO 4, closes that session and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+from websockets import Frame, Opcode
+
+from tradewire.realtime.protocol import eio
+from tradewire.realtime.protocol.eio import Packet, PacketType
+from tradewire.realtime.throttled_log import ThrottledLog
+from tradewire.realtime.timers import TimerWheel
+
+if TYPE_CHECKING:
+    from tradewire.realtime.websocket import EngineWebSocket
+
+log = logging.getLogger(__name__)
+bad_input_log = ThrottledLog(log)
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# Engine.IO's error codes, as the reference server sends them in a 400's JSON body
+UNKNOWN_TRANSPORT = (0, "Transport unknown")
+UNKNOWN_SID = (1, "Session ID unknown")
+BAD_HANDSHAKE_METHOD = (2, "Bad handshake method")
+BAD_REQUEST = (3, "Bad request")
+FORBIDDEN = (4, "Forbidden")
+UNSUPPORTED_VERSION = (5, "Unsupported protocol version")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    path: str = "/socket.io/"
+    ping_interval: float = 25.0
+    ping_timeout: float = 20.0
+    max_payload: int = 1_000_000
+    """Bytes of one POST body or one WebSocket message (the handshake's `maxPayload`)."""
+    max_packets: int = 500
+    """Packets one POST may carry: a client flushes every event since its last POST in one."""
+    max_buffer: int = 4 * 1024 * 1024
+    """Bytes queued for one socket and not yet written before that socket is closed."""
+    upgrade_timeout: float = 10.0
+    allowed_origins: tuple[str, ...] = ()
+    """Browser origins allowed besides the server's own (`*`: any)."""
+
+
+@dataclass(slots=True)
+class HandshakeRequest:
+    """What the transport layer tells the layer above about a new session's first request."""
+
+    transport: str
+    query: dict[str, str]
+    headers: dict[str, str] = field(repr=False)
+    remote: str | None
+
+
+class EngineHandler(Protocol):
+    """The layer above (Socket.IO). Called synchronously, in order, on the event loop."""
+
+    def on_open(self, socket: EngineSocket, request: HandshakeRequest) -> None: ...
+
+    def on_message(self, socket: EngineSocket, data: str | bytes) -> None: ...
+
+    def on_close(self, socket: EngineSocket, reason: str) -> None: ...
+
+
+class Outgoing:
+    """One Engine.IO packet on its way out, encoded once however many sockets it goes to:
+    `data` is the WebSocket frame's payload (the packet's text as UTF-8, or a binary
+    MESSAGE's bytes); the frame itself is made on first use and kept."""
+
+    __slots__ = ("_frame", "binary", "data")
+
+    def __init__(self, data: bytes, *, binary: bool = False) -> None:
+        self.data = data
+        self.binary = binary
+        self._frame: bytes | None = None
+
+    @classmethod
+    def text(cls, text: str) -> Outgoing:
+        return cls(text.encode())
+
+    @classmethod
+    def packet(cls, packet: Packet) -> Outgoing:
+        encoded = eio.encode_packet(packet)
+        if isinstance(encoded, bytes):
+            return cls(encoded, binary=True)
+        return cls(encoded.encode())
+
+    @property
+    def frame(self) -> bytes:
+        """The unmasked WebSocket frame (no extension is negotiated)."""
+        if self._frame is None:
+            opcode = Opcode.BINARY if self.binary else Opcode.TEXT
+            self._frame = Frame(opcode, self.data).serialize(mask=False)
+        return self._frame
+
+    def polling(self) -> str:
+        """This packet inside a long-polling payload."""
+        if self.binary:
+            return "b" + base64.b64encode(self.data).decode("ascii")
+        return self.data.decode()
+
+
+PING = Outgoing.text("2")
+NOOP = Outgoing.text("6")
+CLOSE = Outgoing.text("1")
+PROBE_PONG = Outgoing.text("3probe")
+
+
+class EngineSocket:
+    """One Engine.IO session. `handler_state` belongs to the layer above."""
+
+    __slots__ = (
+        "awaiting_pong",
+        "closed",
+        "dirty",
+        "engine",
+        "handler_state",
+        "outbox",
+        "outbox_bytes",
+        "poll",
+        "probe",
+        "probe_answered",
+        "remote",
+        "sid",
+        "timer_slot",
+        "transport",
+        "ws",
+    )
+
+    def __init__(self, engine: Engine, sid: str, transport: str, remote: str | None) -> None:
+        self.engine = engine
+        self.sid = sid
+        self.transport = transport
+        self.remote = remote
+        self.ws: EngineWebSocket | None = None
+        self.probe: EngineWebSocket | None = None
+        self.probe_answered = False
+        self.poll: asyncio.Future[None] | None = None
+        self.outbox: list[Outgoing] = []
+        self.outbox_bytes = 0
+        self.dirty = False
+        self.closed = False
+        self.awaiting_pong = False
+        self.timer_slot: int | None = None
+        self.handler_state: Any = None
+
+    def __repr__(self) -> str:
+        return f"<EngineSocket {self.sid} {self.transport}{' closed' if self.closed else ''}>"
+
+    def send(self, outgoing: Outgoing) -> None:
+        self.engine.send(self, outgoing)
+
+    def close(self, reason: str = "server close") -> None:
+        self.engine.close(self, reason)
+
+    def timer_expired(self) -> None:
+        self.engine.heartbeat_due(self)
+
+
+class Engine:
+    """The sessions of one Engine.IO endpoint (`config.path`), as an ASGI app in front of
+    `other_app`, which gets every other request."""
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        handler: EngineHandler,
+        other_app: ASGIApp | None = None,
+    ) -> None:
+        self.config = config
+        self.handler = handler
+        self.other_app = other_app
+        # sockets[sid]: every open session, and closed polling ones still to deliver a last GET
+        self.sockets: dict[str, EngineSocket] = {}
+        resolution = min(config.ping_interval, config.ping_timeout) / 10
+        self.wheel = TimerWheel(min(max(resolution, 0.01), 0.5))
+        self._dirty: list[EngineSocket] = []
+        self._flush_scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.accepting = True
+        self._handshake_head = {
+            "upgrades": [],
+            "pingInterval": round(config.ping_interval * 1000),
+            "pingTimeout": round(config.ping_timeout * 1000),
+            "maxPayload": config.max_payload,
+        }
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.wheel.start()
+
+    async def stop(self) -> None:
+        """Close every session (their waiting GETs answered), then stop the timer wheel."""
+        self.accepting = False
+        for socket in list(self.sockets.values()):
+            self.close(socket, "server shutting down")
+        self._flush()
+        await self.wheel.stop()
+
+    # ------------------------------------------------------------ sessions
+
+    def _open(self, transport: str, request: HandshakeRequest) -> EngineSocket:
+        sid = secrets.token_urlsafe(15)
+        socket = EngineSocket(self, sid, transport, request.remote)
+        self.sockets[sid] = socket
+        upgrades = ["websocket"] if transport == "polling" else []
+        head = {"sid": sid, **self._handshake_head, "upgrades": upgrades}
+        self.send(socket, Outgoing.text("0" + orjson.dumps(head).decode()))
+        self.wheel.schedule(socket, self.config.ping_interval)
+        self.handler.on_open(socket, request)
+        return socket
+
+    def heartbeat_due(self, socket: EngineSocket) -> None:
+        if socket.closed:  # a closed polling session whose last GET never came
+            self._forget(socket)
+        elif socket.awaiting_pong:
+            self.close(socket, "ping timeout", linger=False)
+        else:
+            socket.awaiting_pong = True
+            self.send(socket, PING)
+            self.wheel.schedule(socket, self.config.ping_timeout)
+
+    def close(
+        self, socket: EngineSocket, reason: str, *, notify: bool = True, linger: bool = True
+    ) -> None:
+        """End a session; `on_close` is called once. What is queued still goes out: on a
+        WebSocket before its close frame; on polling, to the waiting GET or, when `linger`,
+        the next one (the session waits for it up to `ping_timeout`), with a CLOSE packet
+        when `notify` (a client that closed the session itself gets a noop instead). A
+        session closed for a fault (bad input, a missed pong) does not linger: its next
+        request is answered 400, as for an unknown session."""
+        if socket.closed:
+            return
+        socket.closed = True
+        self.wheel.cancel(socket)
+        if socket.probe is not None:
+            socket.probe.close(1000)
+            socket.probe = None
+        ws = socket.ws
+        if ws is not None:
+            self.sockets.pop(socket.sid, None)
+            if socket.outbox:
+                ws.write(b"".join(item.frame for item in socket.outbox))
+            socket.outbox.clear()
+            socket.outbox_bytes = 0
+            ws.close(1000)
+        else:
+            socket.outbox.append(CLOSE if notify else NOOP)
+            if socket.poll is not None and not socket.poll.done():
+                socket.poll.set_result(None)
+            elif not linger:
+                self._forget(socket)
+            else:
+                self.wheel.schedule(socket, self.config.ping_timeout)
+        try:
+            self.handler.on_close(socket, reason)
+        except Exception:
+            log.exception("close handler failed", extra={"sid": socket.sid})
+
+    def _forget(self, socket: EngineSocket) -> None:
+        if self.sockets.get(socket.sid) is socket:
+            del self.sockets[socket.sid]
+        self.wheel.cancel(socket)
+
+    # ------------------------------------------------------------ writing
+
+    def send(self, socket: EngineSocket, outgoing: Outgoing) -> None:
+        """Queue one packet for `socket`; it goes out with the socket's other packets of this
+        loop turn, in order. A socket over `max_buffer` is closed."""
+        if socket.closed:
+            return
+        socket.outbox.append(outgoing)
+        socket.outbox_bytes += len(outgoing.data)
+        if socket.outbox_bytes > self.config.max_buffer:
+            bad_input_log.warning(
+                "send buffer full; socket closed",
+                key="buffer",
+                extra={"sid": socket.sid, "queued_bytes": socket.outbox_bytes},
+            )
+            socket.outbox.clear()
+            socket.outbox_bytes = 0
+            self.close(socket, "send buffer full")
+            return
+        self._mark(socket)
+
+    def send_many(self, sockets: Iterable[EngineSocket], outgoing: Outgoing) -> int:
+        """The same packet to each socket (a broadcast); returns how many it was queued for."""
+        queued = 0
+        for socket in sockets:
+            if not socket.closed:
+                self.send(socket, outgoing)
+                queued += 1
+        return queued
+
+    def _mark(self, socket: EngineSocket) -> None:
+        if not socket.dirty:
+            socket.dirty = True
+            self._dirty.append(socket)
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                loop = self._loop or asyncio.get_running_loop()
+                loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Write what each marked socket has queued: one write per WebSocket."""
+        self._flush_scheduled = False
+        dirty, self._dirty = self._dirty, []
+        for socket in dirty:
+            socket.dirty = False
+            if not socket.outbox or socket.closed:
+                continue
+            ws = socket.ws
+            if ws is not None:
+                if ws.writable:
+                    outbox = socket.outbox
+                    socket.outbox = []
+                    socket.outbox_bytes = 0
+                    ws.write(
+                        outbox[0].frame
+                        if len(outbox) == 1
+                        else b"".join(item.frame for item in outbox)
+                    )
+            elif socket.poll is not None and not socket.poll.done():
+                socket.poll.set_result(None)
+
+    def writable_again(self, socket: EngineSocket) -> None:
+        """The WebSocket drained below its high-water mark: flush what waited."""
+        if socket.outbox:
+            self._mark(socket)
+
+    # ------------------------------------------------------------ reading
+
+    def receive(self, socket: EngineSocket, packet: Packet) -> None:
+        """One packet from the client, on its current transport."""
+        if socket.closed:
+            return
+        match packet.type:
+            case PacketType.MESSAGE:
+                self.handler.on_message(socket, packet.data)
+            case PacketType.PONG:
+                if socket.awaiting_pong:
+                    socket.awaiting_pong = False
+                    self.wheel.schedule(socket, self.config.ping_interval)
+            case PacketType.CLOSE:
+                self.close(socket, "client close", notify=False)
+            case PacketType.NOOP | PacketType.PING:
+                pass
+            case _:
+                self.protocol_error(socket, f"unexpected {packet.type.name} packet")
+
+    def protocol_error(self, socket: EngineSocket, reason: str) -> None:
+        bad_input_log.info(
+            "invalid packet; connection closed",
+            key="protocol",
+            extra={"sid": socket.sid, "remote": socket.remote, "reason": reason},
+        )
+        self.close(socket, "parse error", linger=False)
+
+    # ------------------------------------------------------------ WebSocket
+
+    def websocket_request(
+        self, path: str, query: dict[str, str], headers: dict[str, str]
+    ) -> tuple[int, tuple[int, str]] | None:
+        """Check a WebSocket handshake for this endpoint: None to accept it, else the HTTP
+        status and the Engine.IO error to refuse it with."""
+        if not self.accepting:
+            return 503, BAD_REQUEST
+        return self._check_request(query, headers, "websocket")
+
+    def websocket_open(self, ws: EngineWebSocket, query: dict[str, str], request: Any) -> None:
+        """An accepted WebSocket: a new session, or a probe to upgrade a polling one."""
+        sid = query.get("sid")
+        if sid is None:
+            handshake = HandshakeRequest("websocket", query, request.headers, request.remote)
+            self._open_websocket(ws, handshake)
+            return
+        socket = self.sockets.get(sid)
+        if (
+            socket is None
+            or socket.closed
+            or socket.transport != "polling"
+            or socket.probe is not None
+        ):
+            ws.close(1008, "Session ID unknown")
+            return
+        socket.probe = ws
+        ws.socket = socket
+        ws.probing = True
+        self.wheel_probe(ws)
+
+    def _open_websocket(self, ws: EngineWebSocket, request: HandshakeRequest) -> EngineSocket:
+        sid = secrets.token_urlsafe(15)
+        socket = EngineSocket(self, sid, "websocket", request.remote)
+        socket.ws = ws
+        ws.socket = socket
+        self.sockets[sid] = socket
+        head = {"sid": sid, **self._handshake_head}
+        self.send(socket, Outgoing.text("0" + orjson.dumps(head).decode()))
+        self.wheel.schedule(socket, self.config.ping_interval)
+        self.handler.on_open(socket, request)
+        return socket
+
+    def wheel_probe(self, ws: EngineWebSocket) -> None:
+        self.wheel.schedule(ws, self.config.upgrade_timeout)
+
+    def websocket_message(self, ws: EngineWebSocket, data: str | bytes) -> None:
+        socket = ws.socket
+        if socket is None:
+            return
+        try:
+            packet = eio.decode_packet(data)
+        except eio.ProtocolError as exc:
+            if ws.probing:
+                ws.close(1002)
+            else:
+                self.protocol_error(socket, str(exc))
+            return
+        if not ws.probing:
+            self.receive(socket, packet)
+            return
+        # the upgrade: 2probe -> 3probe (and a noop ends the waiting GET); 5 completes it
+        if packet.type is PacketType.PING and packet.data == "probe":
+            ws.write(PROBE_PONG.frame)
+            socket.probe_answered = True
+            if socket.poll is not None and not socket.poll.done():
+                socket.poll.set_result(None)
+        elif packet.type is PacketType.UPGRADE and socket.probe_answered and not socket.closed:
+            self.wheel.cancel(ws)
+            ws.probing = False
+            socket.probe = None
+            socket.transport = "websocket"
+            socket.ws = ws
+            if socket.poll is not None and not socket.poll.done():
+                socket.poll.set_result(None)  # answered with a noop, then the GET is gone
+            if socket.outbox:
+                self._mark(socket)
+        else:
+            ws.close(1002)
+
+    def websocket_closed(self, ws: EngineWebSocket, reason: str) -> None:
+        socket = ws.socket
+        ws.socket = None
+        self.wheel.cancel(ws)
+        if socket is None:
+            return
+        if socket.probe is ws:  # an upgrade that did not finish: the session stays on polling
+            socket.probe = None
+            socket.probe_answered = False
+        elif socket.ws is ws and not socket.closed:
+            self.close(socket, reason)
+
+    # ------------------------------------------------------------ HTTP
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and (path + "/").startswith(self.config.path):
+            await self._http(scope, receive, send)
+        elif scope["type"] == "websocket" and (path + "/").startswith(self.config.path):
+            # this endpoint's WebSockets are served by `websocket.EngineWebSocket`
+            await send({"type": "websocket.close", "code": 1011})
+        elif self.other_app is not None:
+            await self.other_app(scope, receive, send)
+        elif scope["type"] == "http":
+            await _respond(send, 404, b"Not Found", "text/plain")
+
+    def _check_request(
+        self, query: dict[str, str], headers: dict[str, str], transport: str
+    ) -> tuple[int, tuple[int, str]] | None:
+        if query.get("EIO") != eio.PROTOCOL_VERSION:
+            return 400, UNSUPPORTED_VERSION
+        if query.get("transport") != transport:
+            return 400, UNKNOWN_TRANSPORT
+        origin = headers.get("origin")
+        if origin is not None and not self.origin_allowed(origin, headers.get("host", "")):
+            return 403, FORBIDDEN
+        return None
+
+    def origin_allowed(self, origin: str, host: str) -> bool:
+        allowed = self.config.allowed_origins
+        return "*" in allowed or origin in allowed or urlsplit(origin).netloc == host
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        origin = headers.get("origin")
+        cors = self._cors_headers(origin, headers.get("host", ""))
+        method = scope["method"]
+        if method == "OPTIONS":
+            await _respond(send, 204, b"", "text/plain", cors)
+            return
+        query = {k: v[0] for k, v in parse_qs(scope.get("query_string", b"").decode()).items()}
+        refused = self._check_request(query, headers, "polling")
+        if refused is None and not self.accepting:
+            refused = 503, BAD_REQUEST
+        if refused is not None:
+            await _error(send, *refused, cors)
+            return
+        sid = query.get("sid")
+        if sid is None:
+            if method != "GET":
+                await _error(send, 400, BAD_HANDSHAKE_METHOD, cors)
+                return
+            client = scope.get("client")
+            request = HandshakeRequest("polling", query, headers, client[0] if client else None)
+            await self._answer_poll(self._open("polling", request), send, cors)
+            return
+        socket = self.sockets.get(sid)
+        if socket is None or socket.transport != "polling" or (socket.closed and method != "GET"):
+            await _error(send, 400, UNKNOWN_SID if socket is None else BAD_REQUEST, cors)
+            return
+        if method == "GET":
+            await self._poll(socket, send, cors)
+        elif method == "POST":
+            await self._push(socket, receive, send, headers, cors)
+        else:
+            await _error(send, 400, BAD_REQUEST, cors)
+
+    async def _poll(
+        self, socket: EngineSocket, send: Send, cors: list[tuple[bytes, bytes]]
+    ) -> None:
+        if socket.poll is not None:  # a second GET while one waits: the client is broken
+            await _error(send, 400, BAD_REQUEST, cors)
+            self.close(socket, "duplicate poll")
+            return
+        if not socket.outbox and not socket.closed:
+            if socket.probe_answered:
+                socket.outbox.append(NOOP)
+            else:
+                socket.poll = (self._loop or asyncio.get_running_loop()).create_future()
+                try:
+                    await socket.poll
+                finally:
+                    socket.poll = None
+                if not socket.outbox and socket.probe_answered:
+                    socket.outbox.append(NOOP)
+        await self._answer_poll(socket, send, cors)
+
+    async def _answer_poll(
+        self, socket: EngineSocket, send: Send, cors: list[tuple[bytes, bytes]]
+    ) -> None:
+        outbox, socket.outbox = socket.outbox, []
+        socket.outbox_bytes = 0
+        if socket.closed or socket.transport != "polling":
+            self._forget(socket)
+        body = eio.SEPARATOR.join(item.polling() for item in outbox).encode()
+        await _respond(send, 200, body, "text/plain; charset=UTF-8", cors)
+
+    async def _push(
+        self,
+        socket: EngineSocket,
+        receive: Receive,
+        send: Send,
+        headers: dict[str, str],
+        cors: list[tuple[bytes, bytes]],
+    ) -> None:
+        limit = self.config.max_payload
+        declared = headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await self._too_large(socket, send, cors)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                chunks.clear()
+                await self._too_large(socket, send, cors)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        try:
+            packets = eio.decode_payload(b"".join(chunks).decode(), self.config.max_packets)
+        except (UnicodeDecodeError, eio.ProtocolError) as exc:
+            await _error(send, 400, BAD_REQUEST, cors)
+            self.protocol_error(socket, str(exc))
+            return
+        for packet in packets:
+            self.receive(socket, packet)
+        await _respond(send, 200, b"ok", "text/html", cors)
+
+    async def _too_large(
+        self, socket: EngineSocket, send: Send, cors: list[tuple[bytes, bytes]]
+    ) -> None:
+        bad_input_log.info(
+            "payload over the limit; connection closed",
+            key="too_large",
+            extra={"sid": socket.sid, "remote": socket.remote, "limit": self.config.max_payload},
+        )
+        await _error(send, 413, (BAD_REQUEST[0], "Payload too large"), cors, close=True)
+        self.close(socket, "payload too large", linger=False)
+
+    def _cors_headers(self, origin: str | None, host: str) -> list[tuple[bytes, bytes]]:
+        if origin is None or not self.origin_allowed(origin, host):
+            return []
+        return [
+            (b"access-control-allow-origin", origin.encode("latin-1")),
+            (b"access-control-allow-credentials", b"true"),
+            (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
+            (b"access-control-allow-headers", b"content-type"),
+            (b"vary", b"Origin"),
+        ]
+
+
+async def _respond(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: str,
+    extra: list[tuple[bytes, bytes]] | None = None,
+    *,
+    close: bool = False,
+) -> None:
+    headers = [
+        (b"content-type", content_type.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        *(extra or []),
+    ]
+    if close:  # the rest of the body is not read: the connection cannot be reused
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _error(
+    send: Send,
+    status: int,
+    error: tuple[int, str],
+    extra: list[tuple[bytes, bytes]] | None = None,
+    *,
+    close: bool = False,
+) -> None:
+    body = orjson.dumps({"code": error[0], "message": error[1]})
+    with contextlib.suppress(OSError):
+        await _respond(send, status, body, "application/json", extra, close=close)

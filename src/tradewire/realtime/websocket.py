@@ -1,0 +1,245 @@
+"""WebSocket connections for the Engine.IO endpoints, on websockets' sans-I/O protocol.
+
+uvicorn takes the class that serves its WebSocket connections as an option (`ws=`): it
+constructs one per upgrade request with its config and server state, hands it the transport
+and the request's bytes. `websocket_protocol(*engines)` makes that class for our endpoints.
+Each connection drives a `websockets.ServerProtocol` (the handshake, frame parsing, the
+message size limit, control frames and the closing handshake, all through its public API)
+and is the transport of one `EngineSocket`: its messages go to `Engine.websocket_message`,
+and the engine writes pre-framed bytes with `write`. A frame made once is written to every
+socket it goes to (server frames are unmasked, and no extension is negotiated).
+
+A message over the engine's `max_payload` makes the protocol fail the connection with close
+1009 as soon as the frame header announces it: its payload is never buffered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
+
+from websockets import Frame, Opcode, Request, ServerProtocol
+from websockets.http11 import Response
+
+from tradewire.realtime.engine import Engine, EngineSocket
+from tradewire.realtime.throttled_log import ThrottledLog
+
+log = logging.getLogger(__name__)
+bad_input_log = ThrottledLog(log)
+
+CLOSE_TIMEOUT = 2.0
+"""How long a closing connection waits for the client's close frame before dropping TCP."""
+
+
+class WebSocketRequest:
+    """The handshake's headers and peer address, as the engine's `HandshakeRequest` wants."""
+
+    __slots__ = ("headers", "remote")
+
+    def __init__(self, headers: dict[str, str], remote: str | None) -> None:
+        self.headers = headers
+        self.remote = remote
+
+
+class EngineWebSocket(asyncio.Protocol):
+    """One WebSocket connection. Per-connection state is these slots and the sans-I/O
+    protocol object; there is no task. `engines` is set by `websocket_protocol`."""
+
+    engines: ClassVar[tuple[Engine, ...]] = ()
+
+    __slots__ = (
+        "_close_timer",
+        "_fragments",
+        "_server_state",
+        "conn",
+        "engine",
+        "probing",
+        "socket",
+        "timer_slot",
+        "transport",
+        "writable",
+    )
+
+    def __init__(
+        self,
+        config: Any = None,
+        server_state: Any = None,
+        app_state: Any = None,
+        _loop: Any = None,
+    ) -> None:
+        self._server_state = server_state
+        self.engine: Engine | None = None
+        max_payload = max((e.config.max_payload for e in self.engines), default=1_000_000)
+        self.conn = ServerProtocol(max_size=max_payload)
+        self.transport: asyncio.Transport | None = None
+        self.socket: EngineSocket | None = None
+        self.probing = False
+        self.writable = True
+        self.timer_slot: int | None = None
+        self._fragments: list[bytes] | None = None
+        self._close_timer: asyncio.TimerHandle | None = None
+
+    # ------------------------------------------------------------ asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        connections = getattr(self._server_state, "connections", None)
+        if connections is not None:  # uvicorn closes them on a graceful stop (`shutdown`)
+            connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        connections = getattr(self._server_state, "connections", None)
+        if connections is not None:
+            connections.discard(self)
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+            self._close_timer = None
+        self.writable = False
+        if self.engine is not None:
+            code = self.conn.close_code
+            reason = "transport close" if code in (None, 1000, 1001, 1005) else "transport error"
+            self.engine.websocket_closed(self, reason)
+
+    def pause_writing(self) -> None:
+        self.writable = False
+
+    def resume_writing(self) -> None:
+        self.writable = True
+        if self.engine is not None and self.socket is not None:
+            self.engine.writable_again(self.socket)
+
+    def data_received(self, data: bytes) -> None:
+        self.conn.receive_data(data)
+        for event in self.conn.events_received():
+            if isinstance(event, Request):
+                self._handshake(event)
+            elif isinstance(event, Frame):
+                self._frame(event)
+        self._send_pending()
+        if self.conn.close_expected() and self._close_timer is None:
+            self._schedule_close()
+
+    def eof_received(self) -> bool | None:
+        self.conn.receive_eof()
+        self._send_pending()
+        return None
+
+    def shutdown(self) -> None:
+        """uvicorn's graceful stop: close with 1012 (service restart)."""
+        self.close(1012, "server shutting down")
+
+    # ------------------------------------------------------------ the handshake
+
+    def _handshake(self, request: Request) -> None:
+        url = urlsplit(request.path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        headers = {name.lower(): value for name, value in request.headers.raw_items()}
+        engine = next((e for e in self.engines if (url.path + "/").startswith(e.config.path)), None)
+        if engine is None:
+            self._reject(404, "Not Found")
+            return
+        refused = engine.websocket_request(url.path, query, headers)
+        if refused is not None:
+            status, (code, message) = refused
+            self._reject(status, f'{{"code":{code},"message":"{message}"}}')
+            return
+        response = self.conn.accept(request)
+        self.conn.send_response(response)
+        self._send_pending()
+        if response.status_code != 101:  # websockets refused the handshake itself
+            return
+        self.engine = engine
+        peer = self.transport.get_extra_info("peername") if self.transport else None
+        remote = peer[0] if isinstance(peer, tuple) else None
+        engine.websocket_open(self, query, WebSocketRequest(headers, remote))
+
+    def _reject(self, status: int, body: str) -> None:
+        response: Response = self.conn.reject(status, body)
+        self.conn.send_response(response)
+        self._send_pending()
+
+    # ------------------------------------------------------------ frames
+
+    def _frame(self, frame: Frame) -> None:
+        if frame.opcode in (Opcode.TEXT, Opcode.BINARY):
+            if frame.fin:
+                self._message(frame.opcode, bytes(frame.data))
+            else:
+                self._fragments = [bytes(frame.data), bytes([frame.opcode.value])]
+        elif frame.opcode is Opcode.CONT and self._fragments is not None:
+            self._fragments.insert(-1, bytes(frame.data))
+            if frame.fin:
+                *parts, opcode = self._fragments
+                self._fragments = None
+                self._message(Opcode(opcode[0]), b"".join(parts))
+        # pings are answered and close frames handled by the protocol object itself
+
+    def _message(self, opcode: Opcode, payload: bytes) -> None:
+        engine = self.engine
+        if engine is None or self.socket is None:
+            return
+        if opcode is Opcode.TEXT:
+            try:
+                text = payload.decode()
+            except UnicodeDecodeError:
+                bad_input_log.info(
+                    "invalid UTF-8 in a text frame; connection closed",
+                    key="utf8",
+                    extra={"sid": self.socket.sid},
+                )
+                self.close(1007, "invalid UTF-8")
+                return
+            engine.websocket_message(self, text)
+        else:
+            engine.websocket_message(self, payload)
+
+    # ------------------------------------------------------------ writing
+
+    def write(self, data: bytes) -> None:
+        """Write bytes that are already WebSocket frames (see `Outgoing.frame`)."""
+        transport = self.transport
+        if transport is not None and not transport.is_closing() and self.conn.close_sent is None:
+            transport.write(data)
+
+    def _send_pending(self) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        for data in self.conn.data_to_send():
+            if data:
+                if not transport.is_closing():
+                    transport.write(data)
+            else:  # the protocol's end of stream: the server closes TCP
+                transport.close()
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake; TCP is closed when the client answers, or after
+        `CLOSE_TIMEOUT`."""
+        if self.conn.close_sent is None and self.conn.state.name == "OPEN":
+            self.conn.send_close(code, reason)
+            self._send_pending()
+            self._schedule_close()
+        elif self.transport is not None and self.conn.state.name == "CONNECTING":
+            self.transport.close()
+
+    def _schedule_close(self) -> None:
+        if self._close_timer is None and self.transport is not None:
+            loop = asyncio.get_running_loop()
+            self._close_timer = loop.call_later(CLOSE_TIMEOUT, self._drop)
+
+    def _drop(self) -> None:
+        self._close_timer = None
+        if self.transport is not None:
+            self.transport.close()
+
+    def timer_expired(self) -> None:
+        """The upgrade did not complete within the engine's `upgrade_timeout`."""
+        if self.probing:
+            self.close(1002, "upgrade timeout")
+
+
+def websocket_protocol(*engines: Engine) -> type[EngineWebSocket]:
+    """The WebSocket protocol class for uvicorn's `ws=` option, serving these endpoints."""
+    return type("EngineWebSocket", (EngineWebSocket,), {"engines": engines, "__slots__": ()})
