@@ -2,7 +2,6 @@
 
     uv run python bench/memory.py                  # 1,000 sockets, batches, 10 symbols each
     uv run python bench/memory.py --clients 2000 --plain
-    uv run python bench/memory.py --ws wsproto     # another of uvicorn's WebSocket protocols
 
 The server (`tradewire serve`, fresh SQLite, feed at 1 tick/s) runs in a child process with
 tracemalloc on. After the logins it takes a snapshot; then `--clients` raw Engine.IO v4
@@ -12,10 +11,6 @@ session, subscribe to 10 symbols and answer pings; once every subscription is ac
 script prints the growth per connection, by file and by line. Python allocations only: RSS per
 connection (bench/run.py) adds the allocator's own overhead and fragmentation.
 
-`--ws` swaps the WebSocket protocol `tradewire serve` hands uvicorn (`LeanWebSocketProtocol`,
-uvicorn's websockets-sansio protocol with less kept per connection) for one of uvicorn's own,
-to compare what each keeps per connection. With any but the sans-I/O ones, quotes go through
-Engine.IO's queue instead of straight to the transport.
 """
 
 from __future__ import annotations
@@ -44,20 +39,10 @@ from servers import ROOT, free_port, raise_open_files
 SOCKETS_PER_USER = 50
 
 
-WS_PROTOCOLS = ["lean", "websockets-sansio", "wsproto"]
-"""`--ws` choices: tradewire's protocol, then uvicorn's `--ws` names. Not uvicorn's legacy
-`websockets`: deprecated, and with it one connection of 1,000 failed its accept here."""
-
-
-def serve(port: int, report: Path, clients: int, ws: str) -> None:
+def serve(port: int, report: Path, clients: int) -> None:
     """The child: tradewire serve with tracemalloc; SIGUSR1 snapshots, SIGUSR2 writes the diff."""
     tracemalloc.start(1)
     from tradewire import cli
-    from tradewire.realtime import fanout
-
-    if ws != "lean":
-        # `serve` imports the class it passes as uvicorn's `ws` when it runs: swap it by name
-        setattr(fanout, "LeanWebSocketProtocol", ws)  # noqa: B010
 
     snapshots: list[tracemalloc.Snapshot] = []
     skip = [tracemalloc.Filter(False, tracemalloc.__file__)]
@@ -177,7 +162,7 @@ def wait_for_file(path: Path, timeout: float) -> None:
         time.sleep(0.2)
 
 
-def measure(work: Path, clients: int, *, batch: bool, ws: str) -> str:
+def measure(work: Path, clients: int, *, batch: bool) -> str:
     """Start the traced server in `work`, connect the clients, return the report."""
     report, port = work / "report.txt", free_port()
     env = dict(
@@ -190,7 +175,7 @@ def measure(work: Path, clients: int, *, batch: bool, ws: str) -> str:
         DASHBOARD_DIR=str(work / "no-dashboard"),
     )
     argv = [sys.executable, __file__, "--serve", str(port), str(report)]
-    argv += ["--clients", str(clients), "--ws", ws]
+    argv += ["--clients", str(clients)]
     server = subprocess.Popen(argv, env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -212,15 +197,14 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--clients", type=int, default=1000)
     p.add_argument("--plain", action="store_true", help="`quote:update` instead of batches")
-    p.add_argument("--ws", choices=WS_PROTOCOLS, default="lean", help="WebSocket protocol")
     p.add_argument("--serve", nargs=2, metavar=("PORT", "REPORT"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.serve:
-        serve(int(args.serve[0]), Path(args.serve[1]), args.clients, args.ws)
+        serve(int(args.serve[0]), Path(args.serve[1]), args.clients)
         return 0
     raise_open_files()
     with tempfile.TemporaryDirectory(prefix="tradewire-memory-") as tmp:
-        print(measure(Path(tmp), args.clients, batch=not args.plain, ws=args.ws))
+        print(measure(Path(tmp), args.clients, batch=not args.plain))
     return 0
 
 

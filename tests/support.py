@@ -13,9 +13,8 @@ import socketio
 import uvicorn
 
 from tests.harness.waiting import wait_until
-from tradewire.app import Services, create_app
+from tradewire.app import Services, create_app, websocket_protocol
 from tradewire.market.symbols import make_quote
-from tradewire.realtime.fanout import LeanWebSocketProtocol
 from tradewire.schemas import Quote
 from tradewire.settings import Settings
 
@@ -38,7 +37,7 @@ class LiveServer:
             log_config=None,
             lifespan="on",
             loop="none",
-            ws=LeanWebSocketProtocol,
+            ws=websocket_protocol(self.app),
             ws_per_message_deflate=False,
             timeout_graceful_shutdown=2,
         )

@@ -142,19 +142,14 @@ def test_cluster_smoke_run_reports_the_far_instance() -> None:
 
 
 @pytest.mark.timeout(200)
-@pytest.mark.parametrize(
-    ("ws", "protocol_file"), [("lean", "websockets_sansio_impl.py"), ("wsproto", "wsproto_impl.py")]
-)
-def test_memory_breakdown_names_where_each_connection_s_memory_goes(
-    ws: str, protocol_file: str
-) -> None:
+def test_memory_breakdown_names_where_each_connection_s_memory_goes() -> None:
     """bench/memory.py: 20 raw WebSocket clients against a traced server; the report gives the
-    growth per connection and the allocating files and lines (the WebSocket and Engine.IO
-    layers must be among them: every connection has one of each), for tradewire's WebSocket
-    protocol and for one of uvicorn's (`--ws`)."""
-    report = run_bench("memory.py", "--clients", "20", "--ws", ws, timeout=180)
+    growth per connection and the allocating files and lines (the transport's WebSocket and
+    Engine.IO layers must be among them: every connection has one of each)."""
+    report = run_bench("memory.py", "--clients", "20", timeout=180)
     first = report.splitlines()[0]
     assert first.endswith("KiB per connection (20 connections)")
     assert float(first.split()[0]) > 1
     by_file = report.split("by file")[1].split("by line:")[0]
-    assert f"uvicorn/protocols/websockets/{protocol_file}" in by_file and "engineio/" in by_file
+    assert "tradewire/realtime/websocket.py" in by_file or "websockets/" in by_file
+    assert "tradewire/realtime/engine.py" in by_file or "tradewire/realtime/sockets.py" in by_file

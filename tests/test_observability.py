@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import engineio
 import httpx
 import pytest
 import socketio
@@ -32,6 +31,7 @@ from tests.harness.waiting import wait_until
 from tests.support import LiveServer, SocketClient
 from tradewire import metrics
 from tradewire.logs import REQUEST_ID, JsonFormatter, RedactSecrets, RequestContext
+from tradewire.realtime import sockets
 from tradewire.realtime.limits import EVENT_LIMITS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,9 +44,7 @@ MONITORING = ROOT / "docs" / "MONITORING.md"
 # Every label a tradewire series may have. A user id, sid or symbol label would be unbounded.
 ALLOWED_LABELS = {"transport", "reason", "event", "status", "le"}
 ALLOWED_LABELS |= {"version", "cluster", "database", "realtime"}  # tradewire_instance_info
-DISCONNECT_REASONS = {
-    v for k, v in vars(engineio.AsyncServer.reason).items() if not k.startswith("_")
-} | {"unknown"}
+DISCONNECT_REASONS = sockets.DISCONNECT_REASONS
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

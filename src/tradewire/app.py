@@ -157,13 +157,11 @@ class Services:
                 log.exception("maintenance step failed")
 
     def cluster_checks(self) -> dict[str, bool]:
-        """In a cluster: do messages published through Redis come back (bus and Socket.IO)?"""
+        """In a cluster: do messages published through Redis come back? The instance bus also
+        carries every user push, so it is the one heartbeat."""
         if not self.cluster:
             return {}
-        checks = {"bus": self.bus.flowing}
-        if self.realtime is not None:
-            checks["socketio_pubsub"] = self.realtime.pubsub_flowing
-        return checks
+        return {"bus": self.bus.flowing}
 
     async def readiness(self) -> dict[str, bool]:
         return {"database": await self.db.ping(), **self.cluster_checks()}
@@ -215,6 +213,13 @@ def create_app(settings: Settings | None = None) -> Any:
     outer = services.realtime.asgi_app(api)
     outer.state = api.state  # so `create_app().state.services` works either way
     return outer
+
+
+def websocket_protocol(app: Any) -> Any:
+    """What `create_app`'s app needs as uvicorn's `ws=` option: the class that serves its
+    Socket.IO WebSockets, or uvicorn's default when real time is off."""
+    realtime = app.state.services.realtime
+    return realtime.websocket_protocol() if realtime is not None else "auto"
 
 
 def mount_dashboard(api: FastAPI, dist: Path) -> None:

@@ -71,9 +71,8 @@ def main() -> None:
 )
 def serve(host: str | None, port: int | None, log_level: str | None) -> None:
     """Run the service: REST API, Socket.IO and the dashboard on one port."""
-    from tradewire.app import create_app
+    from tradewire.app import create_app, websocket_protocol
     from tradewire.logs import configure_logging
-    from tradewire.realtime.fanout import LeanWebSocketProtocol
 
     overrides = {
         k: v
@@ -89,7 +88,7 @@ def serve(host: str | None, port: int | None, log_level: str | None) -> None:
         port=settings.port,
         loop="uvloop",
         http="httptools",
-        ws=LeanWebSocketProtocol,
+        ws=websocket_protocol(app),
         ws_per_message_deflate=False,
         log_config=None,
         log_level=settings.log_level,

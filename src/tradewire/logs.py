@@ -34,7 +34,7 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 
 # Loggers that print payloads at debug level (websockets logs every frame, the Socket.IO
 # handshake with its session token included), or are just too chatty to be useful.
-_QUIET = ("socketio.server", "engineio.server", "websockets", "aiosqlite", "sqlalchemy.engine")
+_QUIET = ("websockets", "aiosqlite", "sqlalchemy.engine")
 
 
 def _context(record: logging.LogRecord) -> dict[str, Any]:

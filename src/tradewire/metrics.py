@@ -6,8 +6,8 @@ and what to do when one fires is in docs/MONITORING.md; deploy/prometheus/alerts
 deploy/grafana/tradewire.json use these exact names (tests/test_observability.py checks that).
 
 Labels are bounded: event names are the known set (unknown events count as "*"), disconnect
-reasons are python-socketio's few, order outcomes the order statuses. Never user ids, sids or
-symbols.
+reasons the transport's few (`realtime.sockets.DISCONNECT_REASONS`), order outcomes the order
+statuses. Never user ids, sids or symbols.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ socket.on("connect_error", (err) => {
   process.exit(3);
 });
 socket.on("connect", async () => {
-  if (options.upgrade) {
+  if (options.upgrade && socket.io.engine.transport.name !== "websocket") {
     await new Promise((resolve) => socket.io.engine.once("upgrade", resolve));
   }
   socket.emit("message", 1, "2", { 3: [true] });

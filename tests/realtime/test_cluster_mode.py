@@ -1,5 +1,6 @@
-"""The realtime layer in cluster mode (`REDIS_URL` set), in one process: pushes go through the
-Redis manager and reach the sockets, and the manager's heartbeat reports pub/sub flowing.
+"""The realtime layer in cluster mode (`REDIS_URL` set), in one process: user pushes go through
+the instance bus in Redis and reach the sockets, and the bus's heartbeat reports pub/sub
+flowing.
 Several real processes behind a load balancer are tests/cluster's subject."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from tests.harness.waiting import wait_until
 from tests.realtime.clients import WAIT
 from tests.realtime.conftest import Connect, fresh_settings
 from tests.support import LiveServer
-from tradewire.realtime.manager import HeartbeatRedisManager
+from tradewire.cluster.bus import RedisBus
 
 
 @pytest.fixture
@@ -22,20 +23,16 @@ async def cluster_server(
 ) -> AsyncIterator[LiveServer]:
     async with LiveServer(fresh_settings(tmp_path, migrated_database, redis_url=redis_url)) as live:
         yield live
-    # Services.stop() leaves Redis connections open: the rate-limit storage's and the Socket.IO
-    # manager's (a product leak, reported). Closed here so that they do not surface as some
-    # later test's ResourceWarning.
+    # Services.stop() leaves the rate-limit storage's Redis connection open (a product leak,
+    # reported). Closed here so that it does not surface as some later test's ResourceWarning.
     await live.services.limiter.storage.bridge.storage.aclose()  # type: ignore[attr-defined]
-    manager = live.services.realtime.sio.manager  # type: ignore[union-attr]
-    await manager.pubsub.aclose()
-    await manager.redis.aclose()
 
 
 async def test_pushes_reach_the_sockets_through_redis(
     cluster_server: LiveServer, connect: Connect
 ) -> None:
     realtime = cluster_server.services.realtime
-    assert realtime is not None and isinstance(realtime.sio.manager, HeartbeatRedisManager)
+    assert realtime is not None and isinstance(realtime.bus, RedisBus)
     demo = await cluster_server.login()
     tab, phone = await connect(cluster_server, demo), await connect(cluster_server, demo)
     bob = await connect(cluster_server, await cluster_server.register("bob"))
@@ -55,7 +52,7 @@ async def test_pushes_reach_the_sockets_through_redis(
     await wait_until(
         lambda: realtime.pubsub_flowing,
         timeout=WAIT,
-        what="the Socket.IO manager's heartbeat to come back through Redis",
+        what="the instance bus's heartbeat to come back through Redis",
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ from tests.realtime.clients import WAIT, Client, metric
 from tests.realtime.conftest import Connect, publish
 from tests.support import LiveServer
 from tests.support import sample_quote as quote
-from tradewire.realtime.server import QUOTE_BATCH_INTERVAL, RealtimeServer
+from tradewire.realtime.server import QUOTE_BATCH_INTERVAL, USER_EVENTS_CHANNEL, RealtimeServer
 from tradewire.schemas import (
     OrderOut,
     Portfolio,
@@ -337,7 +338,7 @@ async def test_switching_to_batch_mode_moves_the_existing_subscriptions(
 
     assert realtime.sockets[sid].symbols == {"AAPL", "MSFT"}
     assert sid in realtime.batch_sockets
-    assert "quote:AAPL" not in set(realtime.sio.rooms(sid))
+    assert "quote:AAPL" not in realtime.sockets[sid].socket.rooms
     await publish(quiet_server, quote("AAPL", seq=2), quote("MSFT", seq=2))
     [batch] = await client.wait_for("quotes:update")
     assert sorted(q["symbol"] for q in batch["quotes"]) == ["AAPL", "MSFT"]
@@ -383,12 +384,12 @@ async def test_a_batch_flush_that_fails_is_logged_and_the_flusher_goes_on(
     calls = 0
     real_flush = realtime.flush_batches
 
-    async def flaky(group: int | None = None) -> None:
+    def flaky(group: int | None = None) -> int:
         nonlocal calls
         calls += 1
         if calls == 1:
             raise RuntimeError("boom")
-        await real_flush(group)
+        return real_flush(group)
 
     monkeypatch.setattr(realtime, "flush_batches", flaky)
     with caplog.at_level(logging.ERROR, logger="tradewire.realtime"):
@@ -413,15 +414,17 @@ async def test_a_failing_emit_is_logged_and_counted_and_trading_goes_on(
     realtime = realtime_of(server)
     failures = metric("tradewire_socket_emit_failures_total", event="trade:executed")
     quote_failures = metric("tradewire_socket_emit_failures_total", event="quote:update")
-    real_emit, real_publish = realtime.sio.emit, realtime.fanout.publish
+    real_emit, real_publish = realtime.bus.publish, realtime.fanout.publish
 
-    async def broken_emit(*args: object, **kwargs: object) -> None:
-        raise ConnectionError("message queue unreachable")
+    async def broken_emit(channel: str, message: dict[str, Any]) -> None:
+        if channel == USER_EVENTS_CHANNEL:  # user pushes fail; the rest of the bus works
+            raise ConnectionError("message queue unreachable")
+        await real_emit(channel, message)
 
     def broken_publish(*args: object) -> None:
         raise ConnectionError("socket table corrupted")
 
-    monkeypatch.setattr(realtime.sio, "emit", broken_emit)
+    monkeypatch.setattr(realtime.bus, "publish", broken_emit)
     monkeypatch.setattr(realtime.fanout, "publish", broken_publish)
     with caplog.at_level(logging.ERROR, logger="tradewire.realtime"):
         order = await server.place_order(demo, symbol="AAPL", side="buy", quantity=1)
@@ -446,7 +449,7 @@ async def test_a_failing_emit_is_logged_and_counted_and_trading_goes_on(
     assert trade_failure.room == "user:1"  # type: ignore[attr-defined]
     assert "message queue unreachable" in trade_failure.error  # type: ignore[attr-defined]
 
-    monkeypatch.setattr(realtime.sio, "emit", real_emit)
+    monkeypatch.setattr(realtime.bus, "publish", real_emit)
     monkeypatch.setattr(realtime.fanout, "publish", real_publish)
     await server.place_order(demo, symbol="AAPL", side="buy", quantity=1)
     [trade] = await client.wait_for("trade:executed")

@@ -147,7 +147,7 @@ async def test_a_burst_handled_before_the_disconnect_lands_disconnects_once(
     await clear_of_a_minute_edge()
 
     with caplog.at_level(logging.WARNING, logger="tradewire.realtime"):
-        acks = await asyncio.gather(*(realtime._on_event("spam", sid) for _ in range(burst)))
+        acks = await asyncio.gather(*(realtime.handle_event(sid, "spam") for _ in range(burst)))
         await flooder.wait_disconnected()
 
     codes = [a["error"]["code"] for a in acks if a is not None]
@@ -167,7 +167,7 @@ async def test_events_of_a_socket_that_is_gone_are_ignored(
     await wait_until(
         lambda: sid not in realtime.sockets, timeout=WAIT, what="the server to forget the socket"
     )
-    assert await realtime._on_event("subscribe:portfolio", sid) is None
+    assert await realtime.handle_event(sid, "subscribe:portfolio") is None
 
 
 # ---------------------------------------------------------------- the guard in isolation

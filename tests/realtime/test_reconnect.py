@@ -56,7 +56,7 @@ async def test_after_a_server_side_disconnect_the_client_reconnects_and_resubscr
         await connects(client, 1)
         first_sid = client.sio.get_sid()
 
-        await realtime.sio.disconnect(first_sid)
+        assert realtime.disconnect(first_sid)
 
         await connects(client, 2)
         assert client.of("disconnect") == [client.sio.reason.SERVER_DISCONNECT]

@@ -2,8 +2,8 @@
 
 A client (or the reverse proxy in front) may send its own id; it is kept when it is a plain
 token (letters, digits, `.`, `_`, `-`, at most 64), otherwise a new one is made, so a header can
-never inject text into the logs. Socket.IO traffic does not pass through here (python-socketio
-answers `/socket.io/` before the REST app); its log lines carry `sid` instead.
+never inject text into the logs. Socket.IO traffic does not pass through here (the transport,
+realtime/engine.py, answers `/socket.io/` before the REST app); its log lines carry `sid`.
 """
 
 from __future__ import annotations

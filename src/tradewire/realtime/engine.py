@@ -30,13 +30,14 @@ import base64
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
-from websockets import Frame, Opcode
+from websockets.frames import Frame, Opcode
 
 from tradewire.realtime.protocol import eio
 from tradewire.realtime.protocol.eio import Packet, PacketType
@@ -52,7 +53,7 @@ bad_input_log = ThrottledLog(log)
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
 # Engine.IO's error codes, as the reference server sends them in a 400's JSON body
 UNKNOWN_TRANSPORT = (0, "Transport unknown")
@@ -150,10 +151,12 @@ class EngineSocket:
         "awaiting_pong",
         "closed",
         "dirty",
+        "due",
         "engine",
         "handler_state",
         "outbox",
         "outbox_bytes",
+        "overflowed",
         "poll",
         "probe",
         "probe_answered",
@@ -175,9 +178,12 @@ class EngineSocket:
         self.poll: asyncio.Future[None] | None = None
         self.outbox: list[Outgoing] = []
         self.outbox_bytes = 0
+        self.overflowed = False
         self.dirty = False
         self.closed = False
         self.awaiting_pong = False
+        self.due = 0.0
+        """When the heartbeat's next step is due: the next ping, or the pong's deadline."""
         self.timer_slot: int | None = None
         self.handler_state: Any = None
 
@@ -187,8 +193,23 @@ class EngineSocket:
     def send(self, outgoing: Outgoing) -> None:
         self.engine.send(self, outgoing)
 
-    def close(self, reason: str = "server close") -> None:
+    def close(self, reason: str = "server disconnect") -> None:
         self.engine.close(self, reason)
+
+    def pause_reading(self) -> bool:
+        """Stop reading from the client (a WebSocket only); False when it cannot be paused."""
+        if self.ws is None or self.ws.transport is None:
+            return False
+        self.ws.transport.pause_reading()
+        return True
+
+    def resume_reading(self) -> None:
+        if (
+            self.ws is not None
+            and self.ws.transport is not None
+            and not self.ws.transport.is_closing()
+        ):
+            self.ws.transport.resume_reading()
 
     def timer_expired(self) -> None:
         self.engine.heartbeat_due(self)
@@ -213,8 +234,12 @@ class Engine:
         self.wheel = TimerWheel(min(max(resolution, 0.01), 0.5))
         self._dirty: list[EngineSocket] = []
         self._flush_scheduled = False
+        self.writes = 0
+        """WebSocket writes made by the flushes (each carries every frame of one socket)."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self.accepting = True
+        self.state: Any = None
+        """The wrapped application's state (FastAPI's `app.state`), for whoever serves this."""
         self._handshake_head = {
             "upgrades": [],
             "pingInterval": round(config.ping_interval * 1000),
@@ -245,9 +270,13 @@ class Engine:
         upgrades = ["websocket"] if transport == "polling" else []
         head = {"sid": sid, **self._handshake_head, "upgrades": upgrades}
         self.send(socket, Outgoing.text("0" + orjson.dumps(head).decode()))
-        self.wheel.schedule(socket, self.config.ping_interval)
+        self._schedule(socket, self.config.ping_interval)
         self.handler.on_open(socket, request)
         return socket
+
+    def _schedule(self, socket: EngineSocket, delay: float) -> None:
+        socket.due = time.monotonic() + delay
+        self.wheel.schedule(socket, delay)
 
     def heartbeat_due(self, socket: EngineSocket) -> None:
         if socket.closed:  # a closed polling session whose last GET never came
@@ -257,7 +286,16 @@ class Engine:
         else:
             socket.awaiting_pong = True
             self.send(socket, PING)
-            self.wheel.schedule(socket, self.config.ping_timeout)
+            # the pong is due `ping_timeout` after the ping was due, however late the wheel
+            socket.due += self.config.ping_timeout
+            self.wheel.schedule(socket, max(0.0, socket.due - time.monotonic()))
+
+    def timed_out(self, socket: EngineSocket) -> bool:
+        """A pong overdue, seen before the wheel got to it (a busy loop): closed now."""
+        if socket.awaiting_pong and not socket.closed and time.monotonic() >= socket.due:
+            self.close(socket, "ping timeout", linger=False)
+            return True
+        return False
 
     def close(
         self, socket: EngineSocket, reason: str, *, notify: bool = True, linger: bool = True
@@ -278,6 +316,8 @@ class Engine:
         ws = socket.ws
         if ws is not None:
             self.sockets.pop(socket.sid, None)
+            if notify:  # Engine.IO's CLOSE first: a clean close, not a transport error
+                socket.outbox.append(CLOSE)
             if socket.outbox:
                 ws.write(b"".join(item.frame for item in socket.outbox))
             socket.outbox.clear()
@@ -306,7 +346,7 @@ class Engine:
     def send(self, socket: EngineSocket, outgoing: Outgoing) -> None:
         """Queue one packet for `socket`; it goes out with the socket's other packets of this
         loop turn, in order. A socket over `max_buffer` is closed."""
-        if socket.closed:
+        if socket.closed or socket.overflowed:
             return
         socket.outbox.append(outgoing)
         socket.outbox_bytes += len(outgoing.data)
@@ -318,7 +358,10 @@ class Engine:
             )
             socket.outbox.clear()
             socket.outbox_bytes = 0
-            self.close(socket, "send buffer full")
+            # closed on the next turn: a broadcast may be iterating over its room right now
+            socket.overflowed = True
+            loop = self._loop or asyncio.get_running_loop()
+            loop.call_soon(self.close, socket, "send buffer full")
             return
         self._mark(socket)
 
@@ -359,6 +402,7 @@ class Engine:
                         if len(outbox) == 1
                         else b"".join(item.frame for item in outbox)
                     )
+                    self.writes += 1
             elif socket.poll is not None and not socket.poll.done():
                 socket.poll.set_result(None)
 
@@ -379,9 +423,9 @@ class Engine:
             case PacketType.PONG:
                 if socket.awaiting_pong:
                     socket.awaiting_pong = False
-                    self.wheel.schedule(socket, self.config.ping_interval)
+                    self._schedule(socket, self.config.ping_interval)
             case PacketType.CLOSE:
-                self.close(socket, "client close", notify=False)
+                self.close(socket, "client disconnect", notify=False)
             case PacketType.NOOP | PacketType.PING:
                 pass
             case _:
@@ -435,7 +479,7 @@ class Engine:
         self.sockets[sid] = socket
         head = {"sid": sid, **self._handshake_head}
         self.send(socket, Outgoing.text("0" + orjson.dumps(head).decode()))
-        self.wheel.schedule(socket, self.config.ping_interval)
+        self._schedule(socket, self.config.ping_interval)
         self.handler.on_open(socket, request)
         return socket
 
@@ -543,6 +587,9 @@ class Engine:
             await self._answer_poll(self._open("polling", request), send, cors)
             return
         socket = self.sockets.get(sid)
+        if socket is not None and self.timed_out(socket):
+            self._forget(socket)
+            socket = None
         if socket is None or socket.transport != "polling" or (socket.closed and method != "GET"):
             await _error(send, 400, UNKNOWN_SID if socket is None else BAD_REQUEST, cors)
             return

@@ -1,35 +1,39 @@
-"""The Socket.IO server: authenticated connections, per-user rooms, subscriptions and pushes.
+"""The Socket.IO service: authenticated connections, rooms, subscriptions and pushes.
 
-Rooms: `user:{id}` (every socket of a user: portfolio, trade pushes) and `session:{key}` (every
-socket of one login session: disconnected on logout). Quotes do not use rooms: they go through
-`QuoteFanout` (fanout.py), which encodes each quote once and writes it straight to each
-watching socket. Sockets that subscribe with `batch: true` get `quotes:update` batches instead
-of `quote:update`, conflated per socket and flushed every `QUOTE_BATCH_INTERVAL` seconds
-(latest quote per symbol wins).
+Runs on tradewire's own transport: `engine.py` (Engine.IO sessions, long-polling, WebSocket
+through `websocket.py`) and `sockets.py` (Socket.IO namespaces, events, acks). This module is
+the default namespace's application: it authenticates each connection (`auth.sessionId`, or
+the session cookie), keeps what it knows of each socket in a `SocketState`, puts sockets in
+rooms (rooms.py) and pushes to them.
+
+Rooms: `user:{id}` (every socket of a user: portfolio, trade pushes), `session:{key}` (every
+socket of one login session: disconnected on logout), and the quote rooms of fanout.py.
+User pushes go through the instance bus (cluster/bus.py): every instance, this one included,
+delivers them to its own sockets of that user, so a user's sockets on any instance of a
+cluster get them. Sockets that subscribe with `batch: true` get `quotes:update` batches
+instead of `quote:update`, conflated per socket and flushed every `QUOTE_BATCH_INTERVAL`
+seconds (latest quote per symbol wins).
 
 Every client event answers through its ack: `{"ok": true, ...}` or
-`{"ok": false, "error": {"code", "message"}}`. A handler never raises into python-socketio, so a
-bad payload never drops the connection. Event names, payloads, errors and limits are documented
-in docs/WEBSOCKET.md.
+`{"ok": false, "error": {"code", "message"}}`; a handler never raises into the transport, so
+a bad payload never drops the connection. Event names, payloads, errors and limits are
+documented in docs/WEBSOCKET.md.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import platform
 import random
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
-import engineio
-import engineio.payload
-import socketio
 from pydantic import ValidationError
 
 from tradewire import metrics
@@ -39,10 +43,9 @@ from tradewire.cluster.bus import Bus, MemoryBus
 from tradewire.market.cache import QuoteCache
 from tradewire.market.feed import MarketFeed
 from tradewire.ratelimit import RateLimiter
-from tradewire.realtime.codec import OrjsonCodec
+from tradewire.realtime.engine import ASGIApp, Engine, EngineConfig
 from tradewire.realtime.fanout import BATCH_EVENT, QUOTE_EVENT, SOCKET_GROUPS, QuoteFanout
 from tradewire.realtime.limits import MAX_TRACKED_EVENT_NAME, EventGuard
-from tradewire.realtime.manager import HeartbeatRedisManager, make_manager
 from tradewire.realtime.ops import (
     PROBE_INTERVAL,
     PROBE_SAMPLE,
@@ -50,6 +53,15 @@ from tradewire.realtime.ops import (
     STATS_INTERVAL,
     OpsMonitor,
 )
+from tradewire.realtime.rooms import Rooms
+from tradewire.realtime.sockets import (
+    DISCONNECT_DELAY,
+    ConnectRefused,
+    Namespace,
+    Socket,
+    SocketServer,
+)
+from tradewire.realtime.websocket import EngineWebSocket, websocket_protocol
 from tradewire.schemas import (
     Portfolio,
     Quote,
@@ -73,18 +85,30 @@ MAX_SYMBOLS_PER_SOCKET = 50
 TRADES_SNAPSHOT = 50
 QUOTE_BATCH_INTERVAL = 0.05
 MAX_MESSAGE_BYTES = 64 * 1024
-"""Engine.IO closes a connection whose packet is larger (transport limit)."""
+"""The transport refuses a larger message: a POST body or a WebSocket message (binary
+attachments included)."""
 MAX_PACKETS_PER_POST = 500
-"""Packets one long-polling POST may carry. A client flushes every event it emitted since its
-last POST in one, and python-engineio drops the whole POST, silently, when it holds more than
-this (its default, 16, lost a burst of 17+ events). The byte limit above still applies."""
+"""Packets one long-polling POST may carry: a client flushes every event it emitted since its
+last POST in one. The byte limit above still applies."""
+MAX_BUFFERED_BYTES = 4 * 1024 * 1024
+"""Bytes queued for one socket and not yet written (a client that stopped reading) before the
+transport closes it."""
+MAX_SOCKETS_PER_SESSION = 100
+MAX_SOCKETS_PER_USER = 200
+"""Sockets one login session / one user may hold open on one instance (tabs, devices, bots;
+the load harness runs 50 sockets on one session)."""
+PING_INTERVAL = 20.0
+PING_TIMEOUT = 20.0
+CONNECT_TIMEOUT = 45.0
 SHUTDOWN_RECONNECT_AFTER_MS = 1000
 SESSIONS_CHANNEL = "sessions"
-LONG_POLL_DRAIN_SECONDS = 1.0
-"""On shutdown, how long a long-polling client gets to fetch its last packets."""
+USER_EVENTS_CHANNEL = "user-events"
+"""Bus channel of user pushes: `{"userId", "event", "data"}`, delivered by every instance to
+its own sockets in `user:{userId}`."""
+SOCKET_PATH = "/socket.io/"
 
 Ack = dict[str, Any]
-Handler = Callable[[str, "SocketState", Any], Awaitable[Ack]]
+Handler = Callable[[Socket, "SocketState", Any], Awaitable[Ack]]
 
 
 def ok(**payload: Any) -> Ack:
@@ -107,8 +131,7 @@ def validation_message(exc: ValidationError) -> str:
 class SocketState:
     """What this instance knows of one of its own sockets."""
 
-    sid: str
-    eio_sid: str
+    socket: Socket
     session: SessionInfo
     transport: str
     connected_at: float
@@ -116,11 +139,15 @@ class SocketState:
     batch: bool = False
 
     @property
+    def sid(self) -> str:
+        return self.socket.sid
+
+    @property
     def user_id(self) -> int:
         return self.session.user_id
 
 
-class RealtimeServer:
+class RealtimeServer(Namespace):
     def __init__(
         self,
         settings: Settings,
@@ -138,38 +165,34 @@ class RealtimeServer:
         self.feed = feed
         self.quotes = quotes
         self.guard = EventGuard(limiter)
-        manager = make_manager(settings.redis_url)
-        self.sio = socketio.AsyncServer(
-            async_mode="asgi",
-            client_manager=manager,
-            json=OrjsonCodec,
-            cors_allowed_origins=settings.allowed_origins,
-            cors_credentials=True,
-            max_http_buffer_size=MAX_MESSAGE_BYTES,
-            ping_interval=20,
-            ping_timeout=20,
-            logger=False,
-            engineio_logger=False,
+        self.socket_server = SocketServer(connect_timeout=CONNECT_TIMEOUT)
+        self.socket_server.register("/", self)
+        self.engine = Engine(
+            EngineConfig(
+                path=SOCKET_PATH,
+                ping_interval=PING_INTERVAL,
+                ping_timeout=PING_TIMEOUT,
+                max_payload=MAX_MESSAGE_BYTES,
+                max_packets=MAX_PACKETS_PER_POST,
+                max_buffer=MAX_BUFFERED_BYTES,
+                allowed_origins=tuple(settings.allowed_origins),
+            ),
+            self.socket_server,
         )
-        # python-engineio's limit is a class attribute (process-wide), not a server option
-        engineio.payload.Payload.max_decode_packets = MAX_PACKETS_PER_POST
-        # python-engineio leaves a long-poll GET waiting when its client closes the connection:
-        # the request stays open until the poll times out (40 s), which keeps that client's
-        # HTTP connection busy (a Node client cannot even exit) and holds uvicorn's graceful
-        # stop. Its disconnect handler is wrapped to answer that GET.
-        self._socketio_on_eio_disconnect = self.sio.eio.handlers["disconnect"]
-        self.sio.eio.on("disconnect", self._on_engineio_disconnect)
-        self.fanout = QuoteFanout(self.sio.eio)
-        manager.writer = self.fanout.write  # every local emit: one encoding, no task per socket
+        self.socket_server.bind(self.engine)
+        self.rooms: Rooms[Socket] = Rooms()
+        self.fanout = QuoteFanout(self.engine, self.rooms)
         # the quote paths' counters, looked up once rather than per quote or per flush
         self._quotes_emitted = metrics.MESSAGES_EMITTED.labels(event=QUOTE_EVENT)
         self._batches_emitted = metrics.MESSAGES_EMITTED.labels(event=BATCH_EVENT)
         self.accepting = True
-        # sockets[sid]: this instance's sockets; batch_sockets: those that asked for batches
+        # sockets[sid]: what this instance knows of each of its sockets (sid: Socket.IO's);
+        # batch_sockets: those that asked for batches
         self.sockets: dict[str, SocketState] = {}
         self.batch_sockets: dict[str, SocketState] = {}
+        self._per_session: Counter[str] = Counter()
+        self._per_user: Counter[int] = Counter()
         self._flusher: asyncio.Task[None] | None = None
-        self._sender: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._handlers: dict[str, Handler] = {
             "subscribe:portfolio": self._subscribe_portfolio,
@@ -184,18 +207,21 @@ class RealtimeServer:
         self.ops_sockets: set[str] = set()
         self._ops_task: asyncio.Task[None] | None = None
         self._probes: set[asyncio.Future[None]] = set()
-        self.sio.on("connect", self._on_connect)
-        self.sio.on("disconnect", self._on_disconnect)
-        self.sio.on("*", self._on_event)
         self._attached = False
 
     # ------------------------------------------------------------ lifecycle
 
-    def asgi_app(self, other: Any) -> socketio.ASGIApp:
-        return socketio.ASGIApp(self.sio, other_asgi_app=other, socketio_path="socket.io")
+    def asgi_app(self, other: ASGIApp) -> Engine:
+        """The ASGI app: Socket.IO's long-polling at `/socket.io/`, everything else `other`."""
+        self.engine.other_app = other
+        return self.engine
+
+    def websocket_protocol(self) -> type[EngineWebSocket]:
+        """The class for uvicorn's `ws=` option that serves this server's WebSockets."""
+        return websocket_protocol(self.engine)
 
     def attach(self) -> None:
-        """Connect domain events to the emit methods. Once, at start-up."""
+        """Connect domain events to the emit methods and start the transport. Once."""
         if self._attached:
             return
         self.executor.on(TRADE_EXECUTED, self.emit_trade_notification)
@@ -204,15 +230,9 @@ class RealtimeServer:
         self.feed.on("quote", self._on_quote)
         self.sessions.on(SESSION_REVOKED, self._announce_revocation)
         self.bus.subscribe(SESSIONS_CHANNEL, self._on_session_message)
-        if isinstance(self.sio.manager, HeartbeatRedisManager):
-            # python-socketio starts the manager's listener on the first connection; start it
-            # now, so cross-instance events and the heartbeat flow before anyone connects
-            if not self.sio.manager_initialized:
-                self.sio.manager_initialized = True
-                self.sio.manager.initialize()
-            self.sio.manager.start_heartbeat()
+        self.bus.subscribe(USER_EVENTS_CHANNEL, self._on_user_event)
+        self.engine.start()
         self._flusher = asyncio.create_task(self._flush_batches_forever(), name="quote-batches")
-        self._sender = asyncio.create_task(self._send_quotes_forever(), name="quote-sender")
         self._ops_task = asyncio.create_task(self._ops_forever(), name="ops")
         self._attached = True
 
@@ -225,136 +245,115 @@ class RealtimeServer:
         self.feed.remove_listener("quote", self._on_quote)
         self.sessions.remove_listener(SESSION_REVOKED, self._announce_revocation)
         self.bus.unsubscribe(SESSIONS_CHANNEL, self._on_session_message)
-        for task in (self._flusher, self._sender):
+        self.bus.unsubscribe(USER_EVENTS_CHANNEL, self._on_user_event)
+        for task in (self._flusher, self._ops_task):
             if task is not None:
                 task.cancel()
-        self._flusher = self._sender = None
-        if self._ops_task is not None:
-            self._ops_task.cancel()
-            self._ops_task = None
+        self._flusher = self._ops_task = None
         self._attached = False
 
     async def close(self) -> None:
-        """Close the Socket.IO manager's Redis connections (cluster mode); after `detach`."""
-        if isinstance(self.sio.manager, HeartbeatRedisManager):
-            await self.sio.manager.close()
+        """Stop the transport's timers; after `detach`."""
+        await self.engine.stop()
 
     async def shutdown(self) -> None:
-        """Refuse new connections, tell every socket to reconnect elsewhere, disconnect them."""
+        """Refuse new connections, tell every socket to reconnect elsewhere, disconnect them.
+        A long-polling client gets the notice, the disconnect and Engine.IO's close in its
+        waiting GET (or its next one)."""
         self.accepting = False
         for probe in list(self._probes):  # nobody waits for a round trip any more
             probe.cancel()
         notice = ShutdownNotice(reconnect_after_ms=SHUTDOWN_RECONNECT_AFTER_MS).wire()
-        sids = list(self.sockets)
-        long_polling = [socket for sid in sids if (socket := self._long_poll(sid)) is not None]
-        for sid in sids:
-            await self._emit("server:shutdown", notice, to=sid, ignore_queue=True)
-        for sid in sids:
-            try:
-                await self.sio.disconnect(sid, ignore_queue=True)
-            except Exception:  # a socket that went away meanwhile
-                log.debug("disconnect during shutdown failed", extra={"sid": sid})
-        if long_polling:
-            await asyncio.gather(*(self._close_long_poll(socket) for socket in long_polling))
-        log.info("realtime server stopped", extra={"sockets": len(sids)})
+        sockets = [state.socket for state in self.sockets.values()]
+        for socket in sockets:
+            self._emit_to(socket, "server:shutdown", notice)
+        for socket in sockets:
+            socket.disconnect()  # its DISCONNECT follows the notice, in a write of its own
+        await asyncio.sleep(DISCONNECT_DELAY)
+        log.info("realtime server stopped", extra={"sockets": len(sockets)})
         self.detach()
+        await self.socket_server.drain()
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=2)
 
-    def _long_poll(self, sid: str) -> Any:
-        """The Engine.IO socket of `sid` if that client is on the polling transport, else None."""
-        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
-        socket = self.sio.eio.sockets.get(eio_sid) if eio_sid else None
-        return socket if socket is not None and not socket.upgraded else None
-
-    async def _close_long_poll(self, socket: Any) -> None:
-        """Queue an Engine.IO CLOSE for a long-polling client that was just disconnected.
-
-        A GET that waits for packets is answered only when something is queued: left alone it
-        waits until the poll times out (ping interval + timeout, 40 s) and holds uvicorn's
-        graceful stop for its whole grace period. The CLOSE is queued once the client fetched
-        what was queued before it (the notice, the disconnect), so it reads them in that order;
-        it answers the GET that waits now or the next one. Put in the queue directly: `send()`
-        refuses a socket the client closed meanwhile, whose GET may still be waiting, and
-        `eio.disconnect()` waits for the client to fetch the CLOSE, which one that already left
-        never does."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(socket.queue.join(), LONG_POLL_DRAIN_SECONDS)
-        socket.queue.put_nowait(engineio.packet.Packet(engineio.packet.CLOSE))
-
     # ------------------------------------------------------------ connection
 
-    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+    async def connect(self, socket: Socket, auth: Any) -> None:
         started = time.perf_counter()
         if not self.accepting:
-            raise socketio.exceptions.ConnectionRefusedError(
-                "shutting_down", {"code": "SHUTTING_DOWN"}
-            )
+            raise ConnectRefused("shutting_down", {"code": "SHUTTING_DOWN"})
+        request = socket.connection.request
         token = auth.get("sessionId") if isinstance(auth, dict) else None
-        if token is None:
-            token = _cookie_token(environ.get("HTTP_COOKIE", ""))
-        session = await self.sessions.verify(token)
+        if token is None and request is not None:
+            token = _cookie_token(request.headers.get("cookie", ""))
+        session = await self.sessions.verify(token if isinstance(token, str) else None)
         metrics.HANDSHAKE_SECONDS.observe(time.perf_counter() - started)
+        remote = request.remote if request is not None else None
         if session is None:
             metrics.AUTH_FAILURES.inc()
+            log.info("connection refused: unauthorized", extra={"remote": remote})
+            raise ConnectRefused("unauthorized", {"code": "UNAUTHORIZED"})
+        if (
+            self._per_session[session.session_key] >= MAX_SOCKETS_PER_SESSION
+            or self._per_user[session.user_id] >= MAX_SOCKETS_PER_USER
+        ):
             log.info(
-                "connection refused: unauthorized",
-                extra={"sid": sid, "remote": environ.get("REMOTE_ADDR")},
+                "connection refused: too many sockets",
+                extra={"user_id": session.user_id, "remote": remote},
             )
-            raise socketio.exceptions.ConnectionRefusedError(
-                "unauthorized", {"code": "UNAUTHORIZED"}
-            )
-        _forget_headers(environ)
-        transport = self.sio.transport(sid)
-        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
-        state = SocketState(sid, eio_sid, session, transport, time.monotonic())
-        self.sockets[sid] = state
-        await self.sio.enter_room(sid, f"user:{session.user_id}")
-        await self.sio.enter_room(sid, f"session:{session.session_key}")
-        metrics.CONNECTIONS.labels(transport=transport).inc()
+            raise ConnectRefused("too_many_connections", {"code": "TOO_MANY_CONNECTIONS"})
+        if not self.accepting or socket.connection.engine_socket.closed:
+            raise ConnectRefused("shutting_down", {"code": "SHUTTING_DOWN"})
+        state = SocketState(socket, session, socket.transport, time.monotonic())
+        socket.data = state
+        self.sockets[socket.sid] = state
+        self._per_session[session.session_key] += 1
+        self._per_user[session.user_id] += 1
+        self.rooms.join(socket, f"user:{session.user_id}")
+        self.rooms.join(socket, f"session:{session.session_key}")
+        metrics.CONNECTIONS.labels(transport=socket.transport).inc()
         metrics.CONNECTS.inc()
         log.info(
             "socket connected",
-            extra={"user_id": session.user_id, "sid": sid, "transport": transport},
+            extra={"user_id": session.user_id, "sid": socket.sid, "transport": socket.transport},
         )
 
-    async def _on_engineio_disconnect(self, eio_sid: str, reason: Any = None) -> None:
-        await self._socketio_on_eio_disconnect(eio_sid, reason)
-        socket = self.sio.eio.sockets.get(eio_sid)
-        if (
-            socket is not None
-            and not socket.upgraded
-            and reason == self.sio.eio.reason.CLIENT_DISCONNECT
-        ):
-            socket.queue.put_nowait(engineio.packet.Packet(engineio.packet.NOOP))
-
-    async def _on_disconnect(self, sid: str, reason: str = "unknown") -> None:
-        state = self.sockets.pop(sid, None)
-        self.batch_sockets.pop(sid, None)
-        self.ops_sockets.discard(sid)
-        self.guard.forget(sid)
-        if state is None:
+    def disconnected(self, socket: Socket, reason: str) -> None:
+        state: SocketState | None = socket.data
+        if state is None or self.sockets.get(socket.sid) is not state:
             return
-        self.fanout.unsubscribe(sid, state.symbols)
-        reason = str(reason)
+        del self.sockets[socket.sid]
+        self.batch_sockets.pop(socket.sid, None)
+        self.ops_sockets.discard(socket.sid)
+        self.guard.forget(socket.sid)
+        self.rooms.leave_all(socket)
+        _decrement(self._per_session, state.session.session_key)
+        _decrement(self._per_user, state.user_id)
         metrics.CONNECTIONS.labels(transport=state.transport).dec()
         metrics.DISCONNECTS.labels(reason=reason).inc()
         log.info(
             "socket disconnected",
             extra={
                 "user_id": state.user_id,
-                "sid": sid,
+                "sid": socket.sid,
                 "transport": state.transport,
                 "reason": reason,
                 "duration_s": round(time.monotonic() - state.connected_at, 3),
             },
         )
 
+    def disconnect(self, sid: str) -> bool:
+        """Disconnect one of this instance's sockets (the client gets DISCONNECT)."""
+        state = self.sockets.get(sid)
+        if state is None:
+            return False
+        state.socket.disconnect()
+        return True
+
     @property
     def pubsub_flowing(self) -> bool:
-        """True unless a Redis manager's heartbeat stopped coming back (see manager.py)."""
-        manager = self.sio.manager
-        return not isinstance(manager, HeartbeatRedisManager) or manager.flowing
+        """True unless the instance bus's heartbeat stopped coming back (cluster/bus.py)."""
+        return self.bus.flowing
 
     async def _announce_revocation(self, session: SessionInfo) -> None:
         """A session was revoked here: tell every instance (this one included)."""
@@ -371,22 +370,27 @@ class RealtimeServer:
 
     async def disconnect_session(self, session_key: str, user_id: object = None) -> None:
         """Disconnect every socket of a revoked session (logout) on this instance."""
-        sids = [s.sid for s in self.sockets.values() if s.session.session_key == session_key]
-        for sid in sids:
-            await self.sio.disconnect(sid, ignore_queue=True)
-        if sids:
+        sockets = list(self.rooms.of(f"session:{session_key}"))
+        for socket in sockets:
+            socket.disconnect()
+        if sockets:
             log.info(
                 "session revoked; sockets disconnected",
-                extra={"user_id": user_id, "sockets": len(sids)},
+                extra={"user_id": user_id, "sockets": len(sockets)},
             )
 
     # ------------------------------------------------------------ client events
 
-    async def _on_event(self, event: str, sid: str, *args: Any) -> Ack | None:
-        """Every client event: rate limit, validate, dispatch, answer through the ack."""
+    async def event(self, socket: Socket, event: str, args: list[Any]) -> list[Any] | None:
+        ack = await self.handle_event(socket.sid, event, args[0] if args else None)
+        return None if ack is None else [ack]
+
+    async def handle_event(self, sid: str, event: str, payload: Any = None) -> Ack | None:
+        """Every client event: rate limit, validate, dispatch; the result is the ack."""
         state = self.sockets.get(sid)
         if state is None:
             return None
+        socket = state.socket
         handler = self._handlers.get(event)
         label = event if handler else "*"
         metrics.EVENTS_RECEIVED.labels(event=label).inc()
@@ -395,20 +399,20 @@ class RealtimeServer:
             notice = RateLimitedEvent(
                 event=event[:MAX_TRACKED_EVENT_NAME], retry_after_ms=retry_ms
             ).wire()
-            await self._emit("rate_limited", notice, to=sid, ignore_queue=True)
+            self._emit_to(socket, "rate_limited", notice)
             if self.guard.record_rejection(sid):
                 metrics.FLOOD_DISCONNECTS.inc()
                 log.warning(
                     "socket disconnected for flooding",
                     extra={"user_id": state.user_id, "sid": sid, "event": label},
                 )
-                self._spawn(self.sio.disconnect(sid))
+                # after this event's ack and notice went out
+                asyncio.get_running_loop().call_soon(socket.disconnect)
             return fail("RATE_LIMITED", "Too many requests; slow down.", retryAfterMs=retry_ms)
         if handler is None:
             return fail("UNKNOWN_EVENT", "Unknown event.")
-        payload = args[0] if args else None
         try:
-            return await handler(sid, state, payload)
+            return await handler(socket, state, payload)
         except ValidationError as exc:
             return fail("VALIDATION_ERROR", validation_message(exc))
         except Exception:
@@ -417,15 +421,15 @@ class RealtimeServer:
             )
             return fail("INTERNAL", "Something went wrong on our side; try again.")
 
-    async def _subscribe_portfolio(self, sid: str, state: SocketState, _: Any) -> Ack:
+    async def _subscribe_portfolio(self, socket: Socket, state: SocketState, _: Any) -> Ack:
         portfolio = await self.executor.portfolio(state.user_id)
         return ok(portfolio=portfolio.wire())
 
-    async def _subscribe_trades(self, sid: str, state: SocketState, _: Any) -> Ack:
+    async def _subscribe_trades(self, socket: Socket, state: SocketState, _: Any) -> Ack:
         trades = await self.executor.trades(state.user_id, TRADES_SNAPSHOT)
         return ok(trades=[t.wire() for t in trades])
 
-    async def _subscribe_watchlist(self, sid: str, state: SocketState, payload: Any) -> Ack:
+    async def _subscribe_watchlist(self, socket: Socket, state: SocketState, payload: Any) -> Ack:
         req = WatchlistSubscribe.model_validate(payload)
         symbols = list(dict.fromkeys(req.symbols))
         unknown = [s for s in symbols if not self.feed.is_known(s)]
@@ -444,23 +448,31 @@ class RealtimeServer:
             new = list(dict.fromkeys([*state.symbols, *new]))  # switching mode moves them all
         state.batch = req.batch
         state.symbols.update(new)
-        self.fanout.subscribe(sid, state.eio_sid, new, batch=state.batch)
+        self.fanout.subscribe(socket, new, batch=state.batch)
         if state.batch:
-            self.batch_sockets[sid] = state
+            self.batch_sockets[socket.sid] = state
         else:
-            self.batch_sockets.pop(sid, None)
+            self.batch_sockets.pop(socket.sid, None)
         found = await self.quotes.latest_many(symbols)
         return ok(quotes=[found[s].wire() for s in symbols if s in found])
 
-    async def _subscribe_ops(self, sid: str, state: SocketState, _: Any) -> Ack:
+    async def _unsubscribe_watchlist(self, socket: Socket, state: SocketState, payload: Any) -> Ack:
+        req = WatchlistSubscribe.model_validate(payload)
+        state.symbols.difference_update(req.symbols)
+        self.fanout.unsubscribe(socket, req.symbols)
+        if not state.symbols:
+            self.batch_sockets.pop(socket.sid, None)
+        return ok(symbols=sorted(state.symbols))
+
+    async def _subscribe_ops(self, socket: Socket, state: SocketState, _: Any) -> Ack:
         """Admins only: `ops:stats` pushes of this instance every `STATS_INTERVAL` seconds."""
         if state.session.role != "admin":
             return fail("FORBIDDEN", "The ops view is for administrators.")
-        self.ops_sockets.add(sid)
+        self.ops_sockets.add(socket.sid)
         return ok(stats=self.ops_snapshot())
 
-    async def _unsubscribe_ops(self, sid: str, state: SocketState, _: Any) -> Ack:
-        self.ops_sockets.discard(sid)
+    async def _unsubscribe_ops(self, socket: Socket, state: SocketState, _: Any) -> Ack:
+        self.ops_sockets.discard(socket.sid)
         return ok()
 
     def ops_snapshot(self) -> dict[str, Any]:
@@ -475,58 +487,81 @@ class RealtimeServer:
                 if self.ops_sockets:
                     stats = self.ops_snapshot()
                     for sid in list(self.ops_sockets):
-                        await self._emit("ops:stats", stats, to=sid, ignore_queue=True)
+                        if (state := self.sockets.get(sid)) is not None:
+                            self._emit_to(state.socket, "ops:stats", stats)
                 if time.monotonic() - last_probe >= PROBE_INTERVAL and self.sockets:
                     last_probe = time.monotonic()
                     sample = random.sample(list(self.sockets), min(PROBE_SAMPLE, len(self.sockets)))
                     for sid in sample:
-                        probe = asyncio.ensure_future(self._probe(sid))
+                        probe = asyncio.ensure_future(self._probe(self.sockets[sid].socket))
                         self._probes.add(probe)
                         probe.add_done_callback(self._probes.discard)
             except Exception:
                 log.exception("ops step failed")
 
-    async def _probe(self, sid: str) -> None:
+    async def _probe(self, socket: Socket) -> None:
         """One latency probe: `latency:ping` with an ack, timed."""
         started = time.perf_counter()
         try:
-            await self.sio.call(
-                "latency:ping",
-                {"ts": int(time.time() * 1000)},
-                to=sid,
-                timeout=PROBE_TIMEOUT,
-                ignore_queue=True,
+            await socket.call(
+                "latency:ping", {"ts": int(time.time() * 1000)}, timeout=PROBE_TIMEOUT
             )
-        except socketio.exceptions.TimeoutError:
+        except TimeoutError:
             metrics.CLIENT_PROBE_TIMEOUTS.inc()
             return
-        except Exception:  # the socket went away meanwhile
+        except ConnectionError:  # the socket went away meanwhile
             return
         seconds = time.perf_counter() - started
         metrics.CLIENT_RTT_SECONDS.observe(seconds)
         self.ops.client_rtt.add(seconds)
 
-    async def _unsubscribe_watchlist(self, sid: str, state: SocketState, payload: Any) -> Ack:
-        req = WatchlistSubscribe.model_validate(payload)
-        state.symbols.difference_update(req.symbols)
-        self.fanout.unsubscribe(sid, req.symbols)
-        if not state.symbols:
-            self.batch_sockets.pop(sid, None)
-        return ok(symbols=sorted(state.symbols))
-
     # ------------------------------------------------------------ emits (server -> client)
 
     async def emit_portfolio_update(self, user_id: int, portfolio: Portfolio) -> None:
-        await self._emit("portfolio:update", portfolio.wire(), room=f"user:{user_id}")
+        await self.emit_to_user(user_id, "portfolio:update", portfolio.wire())
 
     async def emit_trade_notification(self, user_id: int, trade: TradeOut) -> None:
-        if await self._emit("trade:executed", trade.wire(), room=f"user:{user_id}"):
+        await self.emit_to_user(user_id, "trade:executed", trade.wire())
+
+    async def emit_trade_failed(self, user_id: int, failed: TradeFailed) -> None:
+        await self.emit_to_user(user_id, "trade:failed", failed.wire())
+
+    async def emit_to_user(self, user_id: int, event: str, data: Any) -> bool:
+        """Push to every socket of a user, on every instance (through the bus). Never raises:
+        a failed publish is logged with context, counted, and False."""
+        try:
+            await self.bus.publish(
+                USER_EVENTS_CHANNEL, {"userId": user_id, "event": event, "data": data}
+            )
+        except Exception as exc:
+            metrics.EMIT_FAILURES.labels(event=event).inc()
+            log.error(
+                "emit failed",
+                extra={"event": event, "error": repr(exc), "room": f"user:{user_id}"},
+            )
+            return False
+        return True
+
+    def _on_user_event(self, message: dict[str, Any]) -> None:
+        """Bus handler: a user push, delivered to this instance's sockets of that user."""
+        user_id, event = message.get("userId"), message.get("event")
+        if not isinstance(user_id, int) or not isinstance(event, str):
+            return
+        sockets = self.rooms.of(f"user:{user_id}")
+        if not sockets:
+            return
+        sent = self.socket_server.broadcast(list(sockets), "/", event, message.get("data"))
+        metrics.MESSAGES_EMITTED.labels(event=event).inc()
+        self.ops.messages.total += 1
+        if event == "trade:executed" and sent:
             seconds = metrics.observe_order_to_trade()
             if seconds is not None:
                 self.ops.trade_latency.add(seconds)
 
-    async def emit_trade_failed(self, user_id: int, failed: TradeFailed) -> None:
-        await self._emit("trade:failed", failed.wire(), room=f"user:{user_id}")
+    def _emit_to(self, socket: Socket, event: str, data: Any) -> None:
+        socket.emit(event, data)
+        metrics.MESSAGES_EMITTED.labels(event=event).inc()
+        self.ops.messages.total += 1
 
     async def emit_quote_update(self, quote: Quote) -> None:
         self.push_quote(quote)
@@ -534,9 +569,8 @@ class RealtimeServer:
     def push_quote(self, quote: Quote) -> None:
         """Push a quote to this instance's plain subscribers; keep it for the batching ones.
 
-        Synchronous and never raises: the feed calls it on every tick, and the writing is
-        done by the sender and batch tasks (fanout.py). Every instance gets every quote from
-        the feed, so each reaches only its own sockets."""
+        Synchronous and never raises: the feed calls it on every tick. Every instance gets
+        every quote from the feed, so each reaches only its own sockets."""
         try:
             self.fanout.publish(quote)
         except Exception as exc:
@@ -547,30 +581,11 @@ class RealtimeServer:
         self.ops.messages.total += 1
         self.ops.quote_latency.add(metrics.observe_quote_delivery(quote.ts))
 
-    async def _emit(self, event: str, data: Any, **target: Any) -> bool:
-        """Emit and never raise: a failed emit is logged with context, counted, and False."""
-        try:
-            await self.sio.emit(event, data, **target)
-        except Exception as exc:
-            metrics.EMIT_FAILURES.labels(event=event).inc()
-            log.error("emit failed", extra={"event": event, "error": repr(exc), **target})
-            return False
-        metrics.MESSAGES_EMITTED.labels(event=event).inc()
-        self.ops.messages.total += 1
-        return True
-
     # ------------------------------------------------------------ quotes
 
     def _on_quote(self, quote: Quote) -> None:
         """Feed listener (sync, on the feed's hot path)."""
         self.push_quote(quote)
-
-    async def _send_quotes_forever(self) -> None:
-        while True:
-            try:
-                await self.fanout.send()
-            except Exception:
-                log.exception("quote send failed")
 
     async def _flush_batches_forever(self) -> None:
         """Flush the batching sockets' groups in turn, each after its share of the interval:
@@ -580,23 +595,25 @@ class RealtimeServer:
             for group in range(SOCKET_GROUPS):
                 await asyncio.sleep(QUOTE_BATCH_INTERVAL / SOCKET_GROUPS)
                 try:
-                    await self.flush_batches(group)
+                    self.flush_batches(group)
                 except Exception:
                     log.exception("quote batch flush failed")
             self.guard.prune()
 
-    async def flush_batches(self, group: int | None = None) -> None:
+    def flush_batches(self, group: int | None = None) -> int:
         """Send each batching socket of `group` (default: every socket) the latest quotes of its
         symbols since that group's last flush."""
-        frames = await self.fanout.flush(group)
+        frames = self.fanout.flush(group)
         if frames:
             self._batches_emitted.inc(frames)
             self.ops.messages.total += frames
+        return frames
 
-    def _spawn(self, coro: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+
+def _decrement(counter: Counter[Any], key: Any) -> None:
+    counter[key] -= 1
+    if counter[key] <= 0:
+        del counter[key]
 
 
 def _cookie_token(header: str) -> str | None:
@@ -605,14 +622,3 @@ def _cookie_token(header: str) -> str | None:
     except CookieError:
         return None
     return morsel.value if morsel else None
-
-
-def _forget_headers(environ: dict[str, Any]) -> None:
-    """Drop the handshake's headers from an accepted socket's environ (and the ASGI scope it
-    holds): python-socketio keeps the environ for the socket's lifetime, nothing reads the
-    headers after the connect, and they are about 3.8 KB per connection."""
-    for key in [key for key in environ if key.startswith("HTTP_")]:
-        del environ[key]
-    scope = environ.get("asgi.scope")
-    if isinstance(scope, dict):
-        scope["headers"] = []

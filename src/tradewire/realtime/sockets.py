@@ -7,8 +7,8 @@ arguments, is the ack when the client asked for one) and `disconnected`.
 
 Limits: a connection that connects to no namespace within `connect_timeout` is closed; a
 binary packet may carry at most `MAX_ATTACHMENTS` attachments and its text and attachments
-together at most `max_payload` bytes; at most `MAX_PENDING_EVENTS` of a connection's event
-handlers run at once (past that the connection is closed: no client needs that many); a
+together at most `max_payload` bytes; at most `MAX_CONCURRENT_EVENTS` of a connection's
+event handlers run at once, and past `MAX_QUEUED_EVENTS` waiting events its reading pauses; a
 packet that is not Socket.IO 5 closes its connection and nothing else. Every such close is
 logged, at a bounded rate.
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -29,10 +30,31 @@ from tradewire.realtime.throttled_log import ThrottledLog
 log = logging.getLogger(__name__)
 bad_input_log = ThrottledLog(log)
 
+DISCONNECT_REASONS = frozenset(
+    {
+        "client disconnect",  # the client left the namespace, or closed the session
+        "server disconnect",  # `Socket.disconnect`: logout, a flood, shutdown
+        "transport close",  # the connection closed (a browser tab closed, a network drop)
+        "transport error",  # the connection failed (a WebSocket protocol error)
+        "ping timeout",  # no pong within pingTimeout
+        "parse error",  # a packet that is not Engine.IO 4 / Socket.IO 5
+        "payload too large",  # a POST body or WebSocket message over the limit
+        "send buffer full",  # the client stopped reading: too much queued for it
+        "too many events",  # a long-polling client that queued too many events
+        "duplicate poll",  # a second long-polling GET while one waited
+        "server shutting down",  # the transport stopped
+    }
+)
+"""Every reason `Namespace.disconnected` can be given (the metrics' `reason` label)."""
 MAX_ATTACHMENTS = 10
-MAX_PENDING_EVENTS = 256
+MAX_CONCURRENT_EVENTS = 16
+"""Event handlers of one connection running at once."""
+MAX_QUEUED_EVENTS = 1024
+"""Events of one connection waiting for a handler before its reading pauses."""
 CONNECTED_DELAY = 0.002
 """Seconds between a CONNECT reply's write and `Namespace.connected`."""
+DISCONNECT_DELAY = 0.02
+"""Seconds between a server-side disconnect and its DISCONNECT packet."""
 MAX_PENDING_ACKS = 64
 """Server-to-client calls (`Socket.call`) waiting for their ack, per socket."""
 
@@ -60,8 +82,7 @@ class Namespace:
         return None
 
     def disconnected(self, socket: Socket, reason: str) -> None:
-        """The socket left: `client namespace disconnect`, `server namespace disconnect`,
-        `transport close`, `transport error`, `ping timeout`, `parse error`, ..."""
+        """The socket left; `reason` is one of `DISCONNECT_REASONS`."""
 
 
 class Connection:
@@ -71,11 +92,13 @@ class Connection:
         "binary",
         "binary_bytes",
         "engine_socket",
-        "pending_events",
+        "inbox",
+        "paused",
         "request",
         "server",
         "sockets",
         "timer_slot",
+        "workers",
     )
 
     def __init__(self, server: SocketServer, engine_socket: EngineSocket) -> None:
@@ -86,7 +109,10 @@ class Connection:
         self.sockets: dict[str, Socket] = {}
         self.binary: Packet | None = None
         self.binary_bytes = 0
-        self.pending_events = 0
+        # inbox: (socket, EVENT) waiting for a handler, while any is (None when idle)
+        self.inbox: deque[tuple[Socket, Packet]] | None = None
+        self.workers = 0
+        self.paused = False
         self.timer_slot: int | None = None
 
     @property
@@ -261,7 +287,7 @@ class SocketServer:
             case PacketType.DISCONNECT:
                 sock = connection.sockets.get(packet.namespace)
                 if sock is not None:
-                    self._leave(sock, "client namespace disconnect")
+                    self._leave(sock, "client disconnect")
             case PacketType.EVENT | PacketType.BINARY_EVENT:
                 sock = connection.sockets.get(packet.namespace)
                 if sock is not None:
@@ -324,20 +350,47 @@ class SocketServer:
             log.exception("connected handler failed", extra={"sid": sock.sid})
 
     def _event(self, sock: Socket, packet: Packet) -> None:
+        """Queue a client event. At most `MAX_CONCURRENT_EVENTS` handlers of one connection
+        run at once, taking its events in arrival order; past `MAX_QUEUED_EVENTS` waiting, a
+        WebSocket's reading pauses until half of them are done (TCP then holds the client
+        back), and a long-polling connection, which cannot be paused, is closed."""
         connection = sock.connection
-        if connection.pending_events >= MAX_PENDING_EVENTS:
-            bad_input_log.warning(
-                "too many events in flight; connection closed",
-                key="events_in_flight",
-                extra={
-                    "sid": connection.engine_socket.sid,
-                    "remote": connection.engine_socket.remote,
-                },
-            )
-            connection.engine_socket.close("too many events")
-            return
-        connection.pending_events += 1
-        self._spawn(self._run_event(sock, packet))
+        if connection.inbox is None:
+            connection.inbox = deque()
+        connection.inbox.append((sock, packet))
+        queued = len(connection.inbox)
+        if queued > MAX_QUEUED_EVENTS and not connection.paused:
+            if connection.engine_socket.pause_reading():
+                connection.paused = True
+            elif queued > MAX_QUEUED_EVENTS * 4:
+                bad_input_log.warning(
+                    "too many events waiting; connection closed",
+                    key="events_waiting",
+                    extra={
+                        "sid": connection.engine_socket.sid,
+                        "remote": connection.engine_socket.remote,
+                    },
+                )
+                connection.engine_socket.close("too many events")
+                return
+        if connection.workers < MAX_CONCURRENT_EVENTS:
+            connection.workers += 1
+            self._spawn(self._work(connection))
+
+    async def _work(self, connection: Connection) -> None:
+        """Run a connection's queued events until none is left."""
+        try:
+            while connection.inbox:
+                sock, packet = connection.inbox.popleft()
+                if connection.paused and len(connection.inbox) <= MAX_QUEUED_EVENTS // 2:
+                    connection.paused = False
+                    connection.engine_socket.resume_reading()
+                if sock.connected:
+                    await self._run_event(sock, packet)
+        finally:
+            connection.workers -= 1
+            if not connection.workers:
+                connection.inbox = None  # an idle connection keeps no queue
 
     async def _run_event(self, sock: Socket, packet: Packet) -> None:
         namespace = self.namespaces[sock.namespace]
@@ -347,21 +400,29 @@ class SocketServer:
         except Exception:
             log.exception("event handler failed", extra={"sid": sock.sid, "event": event})
             result = None
-        finally:
-            sock.connection.pending_events -= 1
         if packet.id is not None and sock.connected:
             sock.connection.send_packet(
                 Packet(PacketType.ACK, sock.namespace, list(result or []), packet.id)
             )
 
     def disconnect(self, sock: Socket) -> None:
+        """The socket leaves at once (`disconnected` is called, nothing more is sent to it or
+        taken from it); the client gets DISCONNECT `DISCONNECT_DELAY` later, in a write of its
+        own after what was queued before it, and the connection closes with its last
+        namespace. (A client that runs each message's handlers as tasks of their own would
+        otherwise see the DISCONNECT before the events that came with it in one read.)"""
         if not sock.connected:
             return
+        self._leave(sock, "server disconnect")
+        asyncio.get_running_loop().call_later(DISCONNECT_DELAY, self._send_disconnect, sock)
+
+    def _send_disconnect(self, sock: Socket) -> None:
         connection = sock.connection
+        if connection.engine_socket.closed:
+            return
         connection.send_packet(Packet(PacketType.DISCONNECT, sock.namespace))
-        self._leave(sock, "server namespace disconnect")
         if not connection.sockets:
-            connection.engine_socket.close("server namespace disconnect")
+            connection.engine_socket.close("server disconnect")
 
     def _leave(self, sock: Socket, reason: str) -> None:
         connection = sock.connection

@@ -20,8 +20,9 @@ import logging
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from websockets import Frame, Opcode, Request, ServerProtocol
-from websockets.http11 import Response
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request, Response
+from websockets.server import ServerProtocol
 
 from tradewire.realtime.engine import Engine, EngineSocket
 from tradewire.realtime.throttled_log import ThrottledLog

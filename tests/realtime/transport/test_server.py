@@ -338,3 +338,15 @@ class TestSocketIO:
                 if message == "2":
                     await ws.send("3")
             assert 0.8 < time.monotonic() - started < 2.5
+
+
+async def test_a_burst_of_unknown_acks_is_ignored_quietly(protocol_server: ProtocolServer) -> None:
+    """Acks for calls that were never made are dropped: no reply, no log line each."""
+    log_before = len(protocol_server.process.log_text().splitlines())
+    ws = await sio_connect(protocol_server)
+    async with ws:
+        for n in range(5000):
+            await ws.send(f"3{n}[]")
+        await ws.send('42["message","after"]')
+        assert await recv(ws, timeout=10) == '42["message-back","after"]'
+    assert len(protocol_server.process.log_text().splitlines()) - log_before < 10
