@@ -2,7 +2,7 @@
 
 An `EngineSocket` is one Engine.IO session, on one transport at a time:
 
-- **long-polling** is served here, as ASGI: a GET waits for packets (one GET at a time per
+- **long-polling** is served as ASGI by `polling.py`: a GET waits for packets (one GET at a time per
   session; a second one closes the session), a POST brings packets;
 - **WebSocket** connections come from `websocket.py` (uvicorn's WebSocket protocol slot, on
   websockets' sans-I/O `ServerProtocol`), which hands each message to `receive`;
@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import orjson
 from websockets.frames import Frame, Opcode
@@ -54,14 +53,6 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
-
-# Engine.IO's error codes, as the reference server sends them in a 400's JSON body
-UNKNOWN_TRANSPORT = (0, "Transport unknown")
-UNKNOWN_SID = (1, "Session ID unknown")
-BAD_HANDSHAKE_METHOD = (2, "Bad handshake method")
-BAD_REQUEST = (3, "Bad request")
-FORBIDDEN = (4, "Forbidden")
-UNSUPPORTED_VERSION = (5, "Unsupported protocol version")
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +231,11 @@ class Engine:
         self.accepting = True
         self.state: Any = None
         """The wrapped application's state (FastAPI's `app.state`), for whoever serves this."""
+        # the long-polling requests of this endpoint (imported here: polling.py builds on
+        # this module's classes)
+        from tradewire.realtime.polling import Polling
+
+        self.polling = Polling(self)
         self._handshake_head = {
             "upgrades": [],
             "pingInterval": round(config.ping_interval * 1000),
@@ -263,7 +259,7 @@ class Engine:
 
     # ------------------------------------------------------------ sessions
 
-    def _open(self, transport: str, request: HandshakeRequest) -> EngineSocket:
+    def open_session(self, transport: str, request: HandshakeRequest) -> EngineSocket:
         sid = secrets.token_urlsafe(15)
         socket = EngineSocket(self, sid, transport, request.remote)
         self.sockets[sid] = socket
@@ -280,7 +276,7 @@ class Engine:
 
     def heartbeat_due(self, socket: EngineSocket) -> None:
         if socket.closed:  # a closed polling session whose last GET never came
-            self._forget(socket)
+            self.forget(socket)
         elif socket.awaiting_pong:
             self.close(socket, "ping timeout", linger=False)
         else:
@@ -328,7 +324,7 @@ class Engine:
             if socket.poll is not None and not socket.poll.done():
                 socket.poll.set_result(None)
             elif not linger:
-                self._forget(socket)
+                self.forget(socket)
             else:
                 self.wheel.schedule(socket, self.config.ping_timeout)
         try:
@@ -336,7 +332,7 @@ class Engine:
         except Exception:
             log.exception("close handler failed", extra={"sid": socket.sid})
 
-    def _forget(self, socket: EngineSocket) -> None:
+    def forget(self, socket: EngineSocket) -> None:
         if self.sockets.get(socket.sid) is socket:
             del self.sockets[socket.sid]
         self.wheel.cancel(socket)
@@ -447,8 +443,8 @@ class Engine:
         """Check a WebSocket handshake for this endpoint: None to accept it, else the HTTP
         status and the Engine.IO error to refuse it with."""
         if not self.accepting:
-            return 503, BAD_REQUEST
-        return self._check_request(query, headers, "websocket")
+            return 503, eio.BAD_REQUEST
+        return self.check_request(query, headers, "websocket")
 
     def websocket_open(self, ws: EngineWebSocket, query: dict[str, str], request: Any) -> None:
         """An accepted WebSocket: a new session, or a probe to upgrade a polling one."""
@@ -537,189 +533,27 @@ class Engine:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         if scope["type"] == "http" and (path + "/").startswith(self.config.path):
-            await self._http(scope, receive, send)
+            await self.polling(scope, receive, send)
         elif scope["type"] == "websocket" and (path + "/").startswith(self.config.path):
             # this endpoint's WebSockets are served by `websocket.EngineWebSocket`
             await send({"type": "websocket.close", "code": 1011})
         elif self.other_app is not None:
             await self.other_app(scope, receive, send)
         elif scope["type"] == "http":
-            await _respond(send, 404, b"Not Found", "text/plain")
+            await self.polling.not_found(send)
 
-    def _check_request(
+    def check_request(
         self, query: dict[str, str], headers: dict[str, str], transport: str
     ) -> tuple[int, tuple[int, str]] | None:
         if query.get("EIO") != eio.PROTOCOL_VERSION:
-            return 400, UNSUPPORTED_VERSION
+            return 400, eio.UNSUPPORTED_VERSION
         if query.get("transport") != transport:
-            return 400, UNKNOWN_TRANSPORT
+            return 400, eio.UNKNOWN_TRANSPORT
         origin = headers.get("origin")
         if origin is not None and not self.origin_allowed(origin, headers.get("host", "")):
-            return 403, FORBIDDEN
+            return 403, eio.FORBIDDEN
         return None
 
     def origin_allowed(self, origin: str, host: str) -> bool:
         allowed = self.config.allowed_origins
         return "*" in allowed or origin in allowed or urlsplit(origin).netloc == host
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        origin = headers.get("origin")
-        cors = self._cors_headers(origin, headers.get("host", ""))
-        method = scope["method"]
-        if method == "OPTIONS":
-            await _respond(send, 204, b"", "text/plain", cors)
-            return
-        query = {k: v[0] for k, v in parse_qs(scope.get("query_string", b"").decode()).items()}
-        refused = self._check_request(query, headers, "polling")
-        if refused is None and not self.accepting:
-            refused = 503, BAD_REQUEST
-        if refused is not None:
-            await _error(send, *refused, cors)
-            return
-        sid = query.get("sid")
-        if sid is None:
-            if method != "GET":
-                await _error(send, 400, BAD_HANDSHAKE_METHOD, cors)
-                return
-            client = scope.get("client")
-            request = HandshakeRequest("polling", query, headers, client[0] if client else None)
-            await self._answer_poll(self._open("polling", request), send, cors)
-            return
-        socket = self.sockets.get(sid)
-        if socket is not None and self.timed_out(socket):
-            self._forget(socket)
-            socket = None
-        if socket is None or socket.transport != "polling" or (socket.closed and method != "GET"):
-            await _error(send, 400, UNKNOWN_SID if socket is None else BAD_REQUEST, cors)
-            return
-        if method == "GET":
-            await self._poll(socket, send, cors)
-        elif method == "POST":
-            await self._push(socket, receive, send, headers, cors)
-        else:
-            await _error(send, 400, BAD_REQUEST, cors)
-
-    async def _poll(
-        self, socket: EngineSocket, send: Send, cors: list[tuple[bytes, bytes]]
-    ) -> None:
-        if socket.poll is not None:  # a second GET while one waits: the client is broken
-            await _error(send, 400, BAD_REQUEST, cors)
-            self.close(socket, "duplicate poll")
-            return
-        if not socket.outbox and not socket.closed:
-            if socket.probe_answered:
-                socket.outbox.append(NOOP)
-            else:
-                socket.poll = (self._loop or asyncio.get_running_loop()).create_future()
-                try:
-                    await socket.poll
-                finally:
-                    socket.poll = None
-                if not socket.outbox and socket.probe_answered:
-                    socket.outbox.append(NOOP)
-        await self._answer_poll(socket, send, cors)
-
-    async def _answer_poll(
-        self, socket: EngineSocket, send: Send, cors: list[tuple[bytes, bytes]]
-    ) -> None:
-        outbox, socket.outbox = socket.outbox, []
-        socket.outbox_bytes = 0
-        if socket.closed or socket.transport != "polling":
-            self._forget(socket)
-        body = eio.SEPARATOR.join(item.polling() for item in outbox).encode()
-        await _respond(send, 200, body, "text/plain; charset=UTF-8", cors)
-
-    async def _push(
-        self,
-        socket: EngineSocket,
-        receive: Receive,
-        send: Send,
-        headers: dict[str, str],
-        cors: list[tuple[bytes, bytes]],
-    ) -> None:
-        limit = self.config.max_payload
-        declared = headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await self._too_large(socket, send, cors)
-            return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                chunks.clear()
-                await self._too_large(socket, send, cors)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        try:
-            packets = eio.decode_payload(b"".join(chunks).decode(), self.config.max_packets)
-        except (UnicodeDecodeError, eio.ProtocolError) as exc:
-            await _error(send, 400, BAD_REQUEST, cors)
-            self.protocol_error(socket, str(exc))
-            return
-        for packet in packets:
-            self.receive(socket, packet)
-        await _respond(send, 200, b"ok", "text/html", cors)
-
-    async def _too_large(
-        self, socket: EngineSocket, send: Send, cors: list[tuple[bytes, bytes]]
-    ) -> None:
-        bad_input_log.info(
-            "payload over the limit; connection closed",
-            key="too_large",
-            extra={"sid": socket.sid, "remote": socket.remote, "limit": self.config.max_payload},
-        )
-        await _error(send, 413, (BAD_REQUEST[0], "Payload too large"), cors, close=True)
-        self.close(socket, "payload too large", linger=False)
-
-    def _cors_headers(self, origin: str | None, host: str) -> list[tuple[bytes, bytes]]:
-        if origin is None or not self.origin_allowed(origin, host):
-            return []
-        return [
-            (b"access-control-allow-origin", origin.encode("latin-1")),
-            (b"access-control-allow-credentials", b"true"),
-            (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
-            (b"access-control-allow-headers", b"content-type"),
-            (b"vary", b"Origin"),
-        ]
-
-
-async def _respond(
-    send: Send,
-    status: int,
-    body: bytes,
-    content_type: str,
-    extra: list[tuple[bytes, bytes]] | None = None,
-    *,
-    close: bool = False,
-) -> None:
-    headers = [
-        (b"content-type", content_type.encode()),
-        (b"content-length", str(len(body)).encode()),
-        (b"cache-control", b"no-store"),
-        *(extra or []),
-    ]
-    if close:  # the rest of the body is not read: the connection cannot be reused
-        headers.append((b"connection", b"close"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _error(
-    send: Send,
-    status: int,
-    error: tuple[int, str],
-    extra: list[tuple[bytes, bytes]] | None = None,
-    *,
-    close: bool = False,
-) -> None:
-    body = orjson.dumps({"code": error[0], "message": error[1]})
-    with contextlib.suppress(OSError):
-        await _respond(send, status, body, "application/json", extra, close=close)

@@ -16,6 +16,15 @@ from dataclasses import dataclass
 SEPARATOR = "\x1e"
 PROTOCOL_VERSION = "4"
 
+# The errors of the transport, as the reference server sends them in a refusal's JSON body
+UNKNOWN_TRANSPORT = (0, "Transport unknown")
+UNKNOWN_SID = (1, "Session ID unknown")
+BAD_HANDSHAKE_METHOD = (2, "Bad handshake method")
+BAD_REQUEST = (3, "Bad request")
+FORBIDDEN = (4, "Forbidden")
+UNSUPPORTED_VERSION = (5, "Unsupported protocol version")
+PAYLOAD_TOO_LARGE = (3, "Payload too large")
+
 
 class PacketType(enum.IntEnum):
     OPEN = 0
