@@ -46,7 +46,8 @@ export async function request<T extends object>(
   const ack = await untyped.timeout(ACK_TIMEOUT_MS).emitWithAck(event, ...args);
   if (typeof ack !== 'object') throw new AckError(event, 'BAD_ACK', 'malformed acknowledgement');
   if (!ack.ok) {
-    throw new AckError(event, ack.error.code, ack.error.message, ack.error.retryAfterMs ?? null);
+    const { error } = ack;
+    throw new AckError(event, error.code, error.message, error.code === 'RATE_LIMITED' ? error.retryAfterMs : null);
   }
   return ack;
 }
