@@ -133,6 +133,7 @@ def test_view_trade_opens_the_trade_page(dash: PlaywrightDashboard, account: Acc
     dash.fill_order("MSFT", "buy", 2)
     dash.submit_order("MSFT", "buy")
     toast = dash.toasts("success")
+    dash.expect_below_header(toast)
     toast.get_by_role("button", name="View Trade").click()
     expect(dash.page).to_have_url(re.compile(r"/trades/\d+$"))
     trade_id = dash.page.url.rsplit("/", 1)[1]
@@ -461,6 +462,7 @@ def test_phone(
         dash.fill_order("META", "buy", 1)
         dash.ticket().get_by_role("button", name="Buy META").tap()
         expect(dash.toasts("success")).to_be_visible()
+        dash.expect_below_header(dash.toasts("success"))
         expect(dash.position_row("META")).to_be_visible()
         expect(
             dash.page.locator(
