@@ -70,8 +70,6 @@ export type ClientEventName = keyof ClientEventAcks;
 
 export type AckFailure = Events['AckFailure'];
 export type AckError = AckFailure['error'];
-/** A client event's ack, narrowed by `ok`: `Ack<{ quotes: Quote[] }>`. */
-export type Ack<T extends object = object> = ({ ok: true } & T) | AckFailure;
 
 // ---------------------------------------------------------------- socket.io-client's event maps
 
