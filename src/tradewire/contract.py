@@ -14,7 +14,9 @@ that take one) and `ClientEventAcks` (client event -> its successful ack or `Ack
 from __future__ import annotations
 
 import json
+import tempfile
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -31,8 +33,9 @@ def rest_openapi() -> dict[str, Any]:
     from tradewire.app import create_app  # the app pulls in every service; only load it here
     from tradewire.settings import Settings
 
-    app = create_app(Settings(_env_file=None))
-    document: dict[str, Any] = app.state.fastapi.openapi()
+    with tempfile.TemporaryDirectory() as data_dir:  # the app makes its data folder
+        app = create_app(Settings(_env_file=None, data_dir=Path(data_dir)))
+        document: dict[str, Any] = app.state.fastapi.openapi()
     return document
 
 
