@@ -29,6 +29,10 @@ dashboard: $(DASHBOARD_STAMP) ## Build the dashboard into dashboard/dist
 tests/js/node_modules/.package-lock.json: tests/js/package-lock.json
 	cd tests/js && npm ci --no-audit --no-fund
 
+.PHONY: contract
+contract: python dashboard/node_modules/.package-lock.json ## Regenerate the dashboard's wire types from the pydantic models (commit them)
+	uv run python scripts/generate-contract
+
 .PHONY: run
 run: python dashboard ## Run the service with the embedded default (SQLite, simulated market)
 	uv run tradewire serve

@@ -1,7 +1,7 @@
 import { Navigate, Outlet, Route, Routes, useLocation } from 'react-router';
 import { Toaster } from 'sonner';
 import { AuthProvider, useAuth } from './auth/AuthContext';
-import { AppShell } from './components/AppShell';
+import { AppShell, TOPBAR_HEIGHT_VAR } from './components/AppShell';
 import { DashboardPage } from './pages/DashboardPage';
 import { LoginPage } from './pages/LoginPage';
 import { OpsPage } from './pages/OpsPage';
@@ -55,6 +55,10 @@ export function AppRoutes() {
   );
 }
 
+/** Toasts start below the sticky header (its height is published by AppShell), never over it. */
+export const TOAST_OFFSET = { top: `calc(var(${TOPBAR_HEIGHT_VAR}, 0px) + 12px)` };
+export const TOAST_MOBILE_OFFSET = { top: `calc(var(${TOPBAR_HEIGHT_VAR}, 0px) + 8px)` };
+
 export function App() {
   return (
     <AuthProvider>
@@ -62,6 +66,8 @@ export function App() {
       <Toaster
         theme="dark"
         position="top-right"
+        offset={TOAST_OFFSET}
+        mobileOffset={TOAST_MOBILE_OFFSET}
         richColors
         closeButton
         visibleToasts={5}

@@ -4,15 +4,17 @@ Field names are camelCase on the wire. Money, prices and percentages are `Decima
 decimal strings in JSON ("189.14"), so no float ever rounds a balance. Timestamps: `ts` fields are
 epoch milliseconds (integers); `...At` fields are ISO 8601 UTC strings.
 
-docs/WEBSOCKET.md and the dashboard's TypeScript types are checked against these models by the
-test suite (`tests/test_contract.py`).
+The dashboard's TypeScript types are generated from these models (`make contract`: the REST
+API's OpenAPI document, and the Socket.IO events below as JSON Schema), and the examples in
+docs/WEBSOCKET.md are validated against them; `tests/test_contract.py` fails when either
+drifts.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
@@ -46,8 +48,14 @@ MAX_PRICE = Decimal("1000000")
 class Schema(BaseModel):
     """Base: camelCase aliases on the wire, snake_case in Python, unknown fields refused."""
 
+    # json_schema_serialization_defaults_required: an output model's fields with a default are
+    # always in its JSON, so its (serialization) JSON Schema lists them as required
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        json_schema_serialization_defaults_required=True,
     )
 
     def wire(self) -> dict[str, object]:
@@ -220,3 +228,151 @@ class ShutdownNotice(Schema):
     """`server:shutdown`: the instance is going away; reconnect (possibly elsewhere)."""
 
     reconnect_after_ms: int
+
+
+# ================================================================ the Socket.IO contract
+# What the realtime server sends as plain dicts (acks, ops figures, probes, refusals), modelled
+# here so clients get types for them, and the map of every event to its payload and ack. The
+# server builds these messages itself; these models describe them field for field (checked
+# against a running server and docs/WEBSOCKET.md by tests/test_contract.py), and
+# `make contract` exports them as JSON Schema for the dashboard.
+
+
+class LatencyFigures(Schema):
+    """Latency percentiles in milliseconds over the last minute; `null` while there are no
+    samples."""
+
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    count: int
+
+
+class OpsStats(Schema):
+    """`ops:stats` and the `subscribe:ops` ack's `stats`: one instance's live figures."""
+
+    instance: str
+    connections: int
+    messages_per_second: float
+    quote_latency_ms: LatencyFigures
+    trade_latency_ms: LatencyFigures
+    client_rtt_ms: LatencyFigures
+    ts: int
+
+
+class LatencyPing(Schema):
+    """`latency:ping`: the server's round-trip probe (epoch ms); call its ack at once."""
+
+    ts: int
+
+
+class ConnectRefusedData(Schema):
+    code: Literal["UNAUTHORIZED", "SHUTTING_DOWN"]
+
+
+class ConnectRefused(Schema):
+    """The `connect_error` of a refused handshake (socket.io-client: `err.message`,
+    `err.data`)."""
+
+    message: Literal["unauthorized", "shutting_down"]
+    data: ConnectRefusedData
+
+
+class AckError(Schema):
+    """`error` of a failed ack (codes in docs/WEBSOCKET.md, "Errors")."""
+
+    code: Literal["VALIDATION_ERROR", "LIMIT_EXCEEDED", "UNKNOWN_EVENT", "FORBIDDEN", "INTERNAL"]
+    message: str
+
+
+class RateLimitedAckError(Schema):
+    """`error` of an event refused by its rate limit: try again after `retryAfterMs`."""
+
+    code: Literal["RATE_LIMITED"]
+    message: str
+    retry_after_ms: int
+
+
+class UnknownSymbolAckError(Schema):
+    """`error` of a watchlist event naming symbols not traded here (`symbols`, at most 50)."""
+
+    code: Literal["UNKNOWN_SYMBOL"]
+    message: str
+    symbols: list[str]
+
+
+class AckFailure(Schema):
+    """`{"ok": false, "error": {...}}`: any client event that was refused."""
+
+    ok: Literal[False]
+    error: AckError | RateLimitedAckError | UnknownSymbolAckError
+
+
+class OkAck(Schema):
+    """`{"ok": true}`: the ack of an event that answers nothing else (`unsubscribe:ops`)."""
+
+    ok: Literal[True]
+
+
+class PortfolioAck(OkAck):
+    """`subscribe:portfolio`: the user's portfolio now."""
+
+    portfolio: Portfolio
+
+
+class TradesAck(OkAck):
+    """`subscribe:trades`: the user's newest trades, newest first."""
+
+    trades: list[TradeOut]
+
+
+class QuotesAck(OkAck):
+    """`subscribe:watchlist`: the latest quote of each requested symbol that has one, in
+    request order."""
+
+    quotes: list[Quote]
+
+
+class WatchlistAck(OkAck):
+    """`unsubscribe:watchlist`: the symbols the socket still watches, sorted."""
+
+    symbols: list[str]
+
+
+class OpsStatsAck(OkAck):
+    """`subscribe:ops`: this instance's live figures; `ops:stats` pushes follow."""
+
+    stats: OpsStats
+
+
+class ClientEvent(NamedTuple):
+    """A client event: the model of its payload (None: it takes none) and of its successful
+    ack (a refusal is always `AckFailure`)."""
+
+    payload: type[Schema] | None
+    ack: type[OkAck]
+
+
+CLIENT_EVENTS: dict[str, ClientEvent] = {
+    "subscribe:portfolio": ClientEvent(None, PortfolioAck),
+    "subscribe:trades": ClientEvent(None, TradesAck),
+    "subscribe:watchlist": ClientEvent(WatchlistSubscribe, QuotesAck),
+    "unsubscribe:watchlist": ClientEvent(WatchlistSubscribe, WatchlistAck),
+    "subscribe:ops": ClientEvent(None, OpsStatsAck),
+    "unsubscribe:ops": ClientEvent(None, OkAck),
+}
+"""Every event a client may send, by name (docs/WEBSOCKET.md, "Client events")."""
+
+SERVER_EVENTS: dict[str, type[Schema]] = {
+    "quote:update": Quote,
+    "quotes:update": QuoteBatch,
+    "trade:executed": TradeOut,
+    "trade:failed": TradeFailed,
+    "portfolio:update": Portfolio,
+    "rate_limited": RateLimitedEvent,
+    "server:shutdown": ShutdownNotice,
+    "ops:stats": OpsStats,
+    "latency:ping": LatencyPing,
+}
+"""Every event the server pushes, by name, and its payload (docs/WEBSOCKET.md, "Server
+events"). `latency:ping` carries an ack the client calls with nothing."""

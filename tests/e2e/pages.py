@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from selenium.common.exceptions import (
     JavascriptException,
     NoSuchElementException,
@@ -53,6 +54,24 @@ RECORD_STATES_JS = """
   });
   note();
 })();
+"""
+
+# Where the toast's top (its close button included) and the header's bottom are, and whether the
+# toast has finished sliding in (no transition left running on it).
+TOAST_AND_HEADER_JS = """
+(toast) => {
+  const header = document.querySelector('header.topbar').getBoundingClientRect();
+  const close = toast.querySelector('[data-close-button]');
+  const tops = [toast, close].filter(Boolean).map((el) => el.getBoundingClientRect().top);
+  return { toastTop: Math.min(...tops), headerBottom: header.bottom,
+           settled: toast.getAnimations().length === 0 };
+}
+"""
+TOAST_BELOW_HEADER_JS = f"""
+(toast) => {{
+  const b = ({TOAST_AND_HEADER_JS.strip()})(toast);
+  return b.settled && b.toastTop >= b.headerBottom;
+}}
 """
 
 
@@ -126,6 +145,19 @@ class PlaywrightDashboard:
     # --- toasts (sonner)
     def toasts(self, kind: str) -> Locator:
         return self.page.locator(f'[data-sonner-toast][data-type="{kind}"]')
+
+    def expect_below_header(self, toast: Locator) -> None:
+        """Once the toast has slid in, its top (close button included) is below the header's
+        bottom: the user's name, the connection state and "Log out" stay readable."""
+        toast.wait_for(state="visible")
+        handle = toast.first.element_handle()
+        try:
+            self.page.wait_for_function(
+                TOAST_BELOW_HEADER_JS, arg=handle, timeout=WAIT_MS, polling="raf"
+            )
+        except PlaywrightTimeoutError:
+            boxes = self.page.evaluate(TOAST_AND_HEADER_JS, handle)
+            raise AssertionError(f"the toast covers the header: {boxes}") from None
 
 
 E = TypeVar("E")

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import BrowserContext, WebSocketRoute, expect
+from playwright.sync_api import BrowserContext, Route, WebSocketRoute, expect
 
 from tests.e2e.conftest import (
     SCREENSHOTS,
@@ -127,19 +127,55 @@ def test_rejected_order_error_toast_stays_until_dismissed(
     dash.console.assert_clean()
 
 
-def test_view_trade_opens_the_trade_page(dash: PlaywrightDashboard, account: Account) -> None:
+def test_view_trade_opens_that_trade_from_a_toast_below_the_header(
+    dash: PlaywrightDashboard, account: Account
+) -> None:
     dash.login(account.username, account.password)
     dash.wait_portfolio_loaded()
     dash.fill_order("MSFT", "buy", 2)
     dash.submit_order("MSFT", "buy")
     toast = dash.toasts("success")
+    dash.expect_below_header(toast)
     toast.get_by_role("button", name="View Trade").click()
-    expect(dash.page).to_have_url(re.compile(r"/trades/\d+$"))
-    trade_id = dash.page.url.rsplit("/", 1)[1]
-    expect(dash.page.get_by_role("heading", name=f"Trade #{trade_id}")).to_be_visible()
-    expect(dash.page.get_by_test_id("trade-page")).to_contain_text("Bought 2 MSFT")
+    first = newest_trade(account)
+    expect(dash.page).to_have_url(re.compile(rf"/trades/{first['tradeId']}$"))
+    page = dash.page.get_by_test_id("trade-page")
+    expect(dash.page.get_by_role("heading", name=f"Trade #{first['tradeId']}")).to_be_visible()
+    expect(page.locator("[data-trade-id]")).to_have_attribute(
+        "data-trade-id", str(first["tradeId"])
+    )
+    expect(page).to_contain_text("Bought 2 MSFT")
+
+    # On that page, a fill made elsewhere: its "View Trade" shows the new trade at once, from
+    # the push (its REST answer is held back meanwhile), never the one shown before
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    dash.page.route(re.compile(r"/api/trades/\d+$"), hold)
+    account.place_order("AAPL", "buy", 1)
+    second = newest_trade(account)
+    toast = dash.toasts("success").filter(has_text="Bought 1 AAPL")
+    dash.expect_below_header(toast)
+    toast.get_by_role("button", name="View Trade").click()
+    expect(dash.page).to_have_url(re.compile(rf"/trades/{second['tradeId']}$"))
+    expect(page.locator("[data-trade-id]")).to_have_attribute(
+        "data-trade-id", str(second["tradeId"])
+    )
+    expect(page).to_contain_text("Bought 1 AAPL")
+    expect(page).not_to_contain_text("MSFT")
+    assert held, "the trade page did not ask the API for the trade"
+    for route in held:
+        route.continue_()
+    expect(page).to_contain_text(f"#{second['orderId']}")
     dash.wait_state("live")  # navigation inside the app keeps the socket
     dash.console.assert_clean()
+
+
+def newest_trade(account: Account) -> dict[str, Any]:
+    trades: list[dict[str, Any]] = account.client.get("/api/trades?limit=1").json()
+    return trades[0]
 
 
 def test_watchlist_prices_tick_with_up_and_down_colours(
@@ -461,6 +497,7 @@ def test_phone(
         dash.fill_order("META", "buy", 1)
         dash.ticket().get_by_role("button", name="Buy META").tap()
         expect(dash.toasts("success")).to_be_visible()
+        dash.expect_below_header(dash.toasts("success"))
         expect(dash.position_row("META")).to_be_visible()
         expect(
             dash.page.locator(

@@ -1,40 +1,19 @@
 """docs/WEBSOCKET.md against the code: every event, error code and limit the server has is
-documented with the number the code uses, and every JSON example is a valid payload."""
+documented with the number the code uses. Its JSON examples are checked against their events'
+models in tests/test_contract.py."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
-from typing import Any
 
-import pytest
 from limits import parse
-from pydantic import BaseModel, ValidationError
 
 from tradewire.realtime import fanout, limits, server
-from tradewire.schemas import (
-    Portfolio,
-    Quote,
-    QuoteBatch,
-    RateLimitedEvent,
-    ShutdownNotice,
-    TradeFailed,
-    TradeOut,
-)
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "WEBSOCKET.md").read_text()
 SERVER_SOURCE = Path(server.__file__).read_text()
-PUSHES: list[type[BaseModel]] = [
-    Quote,
-    QuoteBatch,
-    TradeOut,
-    TradeFailed,
-    Portfolio,
-    RateLimitedEvent,
-    ShutdownNotice,
-]
 
 
 def per_minute(limit: str) -> str:
@@ -95,36 +74,3 @@ def test_the_limits_table_states_the_numbers_of_the_code() -> None:
     assert f"every {server.QUOTE_BATCH_INTERVAL * 1000:g} ms" in table_row("quote batches")
     assert f'{{"reconnectAfterMs": {server.SHUTDOWN_RECONNECT_AFTER_MS}}}' in DOC
     assert f"cut to {limits.MAX_TRACKED_EVENT_NAME} characters" in DOC
-
-
-def json_examples() -> list[Any]:
-    return [json.loads(block) for block in re.findall(r"```json\n(.*?)\n```", DOC, re.S)]
-
-
-def valid_push(example: dict[str, Any]) -> bool:
-    for model in PUSHES:
-        try:
-            model.model_validate(example)
-        except ValidationError:
-            continue
-        return True
-    return False
-
-
-@pytest.mark.parametrize("example", json_examples())
-def test_every_json_example_is_a_real_payload(example: Any) -> None:
-    if "ok" in example:  # an ack
-        assert example["ok"] is True or set(example["error"]) >= {"code", "message"}
-        for key, value in example.items():
-            if key == "portfolio":
-                Portfolio.model_validate(value)
-            elif key == "trades":
-                [TradeOut.model_validate(t) for t in value]
-            elif key == "quotes":
-                [Quote.model_validate(q) for q in value]
-    elif "message" in example and set(example) <= {"message", "data"}:  # a connect_error
-        assert example["data"]["code"] in ("UNAUTHORIZED", "SHUTTING_DOWN")
-    elif set(example) >= {"instance", "connections"}:  # ops:stats
-        assert set(example) == set(server.OpsMonitor().snapshot(0, "x"))
-    else:
-        assert valid_push(example), example

@@ -1,237 +1,88 @@
 /**
- * Wire types mirroring `src/tradewire/schemas.py`, one interface per pydantic model, same names.
+ * Wire types, generated from the pydantic models of `src/tradewire/schemas.py` (same names):
+ * `generated/rest.ts` from the service's OpenAPI document, `generated/events.ts` from the
+ * Socket.IO payloads and acks. Regenerate both with `make contract` after changing a model;
+ * `tests/test_contract.py` fails while they are stale. This file only names and combines them.
  *
  * Conventions of the wire (see the module docstring there): camelCase field names; money, prices
  * and percentages are decimal strings ("189.14") — never parse them into floats for arithmetic;
  * `ts` is epoch milliseconds; `...At` fields are ISO 8601 UTC strings. Fields with a default in an
  * output model are always present in the JSON, so they are required here.
- *
- * The Python suite (`tests/test_contract.py`) checks these against the models: keep them in step.
  */
+import type { components as EventComponents } from './generated/events';
+import type { components as RestComponents } from './generated/rest';
+
+type Rest = RestComponents['schemas'];
+type Events = EventComponents['schemas'];
 
 /** A decimal number as a string, e.g. "189.14". */
 export type DecimalString = string;
 /** An ISO 8601 UTC timestamp, e.g. "2024-05-01T14:03:07.123Z". */
 export type IsoDateTime = string;
 
-export type Side = 'buy' | 'sell';
-export type OrderType = 'market' | 'limit';
-export type OrderStatus = 'open' | 'filled' | 'rejected' | 'cancelled';
-export type RejectReason =
-  | 'INSUFFICIENT_CASH'
-  | 'INSUFFICIENT_SHARES'
-  | 'UNKNOWN_SYMBOL'
-  | 'INVALID_QUANTITY'
-  | 'INVALID_PRICE'
-  | 'NO_QUOTE';
-export type Role = 'user' | 'admin';
+// ---------------------------------------------------------------- REST
 
-// ---------------------------------------------------------------- errors
+export type ErrorBody = Rest['ErrorBody'];
+export type ErrorResponse = Rest['ErrorResponse'];
+export type Credentials = Rest['Credentials'];
+export type UserOut = Rest['UserOut'];
+export type LoginOut = Rest['LoginOut'];
+export type SymbolOut = Rest['SymbolOut'];
+export type Quote = Rest['Quote'];
+export type OrderIn = Rest['OrderIn'];
+export type OrderOut = Rest['OrderOut'];
+export type TradeOut = Rest['TradeOut'];
+export type Position = Rest['Position'];
+export type Portfolio = Rest['Portfolio'];
+export type WatchlistIn = Rest['WatchlistIn'];
+export type WatchlistOut = Rest['WatchlistOut'];
+export type ConfigOut = Rest['ConfigOut'];
 
-export interface ErrorBody {
-  code: string;
-  message: string;
-}
+export type Side = OrderOut['side'];
+export type OrderType = OrderOut['type'];
+export type OrderStatus = OrderOut['status'];
+export type RejectReason = Events['TradeFailed']['reason'];
+export type Role = UserOut['role'];
 
-export interface ErrorResponse {
-  error: ErrorBody;
-}
+// ---------------------------------------------------------------- Socket.IO payloads
 
-// ---------------------------------------------------------------- accounts
+export type TradeFailed = Events['TradeFailed'];
+export type WatchlistSubscribe = Events['WatchlistSubscribe'];
+export type QuoteBatch = Events['QuoteBatch'];
+export type RateLimitedEvent = Events['RateLimitedEvent'];
+export type ShutdownNotice = Events['ShutdownNotice'];
+export type LatencyFigures = Events['LatencyFigures'];
+/** Also what `GET /api/ops/stats` answers while real-time is on. */
+export type OpsStats = Events['OpsStats'];
+export type LatencyPing = Events['LatencyPing'];
+/** `err.data` of a refused handshake's `connect_error`, with its `err.message`. */
+export type ConnectRefused = Events['ConnectRefused'];
 
-export interface Credentials {
-  username: string;
-  password: string;
-}
+/** Every server push by event name, and its payload. */
+export type ServerEvents = Events['ServerEvents'];
+/** The payload of each client event that takes one. */
+export type ClientEventPayloads = Events['ClientEventPayloads'];
+/** The ack of each client event: `{ok: true, ...}` or `AckFailure`. */
+export type ClientEventAcks = Events['ClientEventAcks'];
+export type ClientEventName = keyof ClientEventAcks;
 
-export interface UserOut {
-  userId: number;
-  username: string;
-  role: Role;
-}
+// ---------------------------------------------------------------- Socket.IO acks
 
-export interface LoginOut {
-  sessionId: string;
-  userId: number;
-  expiresAt: IsoDateTime;
-}
+export type AckFailure = Events['AckFailure'];
+export type AckError = AckFailure['error'];
 
-// ---------------------------------------------------------------- market
+// ---------------------------------------------------------------- socket.io-client's event maps
 
-export interface SymbolOut {
-  symbol: string;
-  name: string;
-}
-
-/** One quote. `seq` increases by one per tick of that symbol; `ts` is server time (epoch ms). */
-export interface Quote {
-  symbol: string;
-  bid: DecimalString;
-  ask: DecimalString;
-  last: DecimalString;
-  open: DecimalString;
-  change: DecimalString;
-  changePct: DecimalString;
-  seq: number;
-  ts: number;
-}
-
-// ---------------------------------------------------------------- trading
-
-export interface OrderIn {
-  symbol: string;
-  side: Side;
-  quantity: number;
-  type?: OrderType;
-  limitPrice?: DecimalString | null;
-}
-
-export interface OrderOut {
-  orderId: number;
-  symbol: string;
-  side: Side;
-  type: OrderType;
-  quantity: number;
-  limitPrice: DecimalString | null;
-  status: OrderStatus;
-  rejectReason: RejectReason | null;
-  fillPrice: DecimalString | null;
-  createdAt: IsoDateTime;
-  updatedAt: IsoDateTime;
-}
-
-/** A fill. Everything a toast and a trade page need. */
-export interface TradeOut {
-  tradeId: number;
-  orderId: number;
-  symbol: string;
-  side: Side;
-  quantity: number;
-  price: DecimalString;
-  total: DecimalString;
-  executedAt: IsoDateTime;
-}
-
-export interface Position {
-  symbol: string;
-  quantity: number;
-  avgCost: DecimalString;
-  last: DecimalString | null;
-  marketValue: DecimalString | null;
-  unrealizedPnl: DecimalString | null;
-}
-
-export interface Portfolio {
-  userId: number;
-  cash: DecimalString;
-  positions: Position[];
-  positionsValue: DecimalString;
-  totalValue: DecimalString;
-  unrealizedPnl: DecimalString;
-  asOf: IsoDateTime;
-}
-
-export interface WatchlistIn {
-  symbols: string[];
-}
-
-export interface WatchlistOut {
-  symbols: string[];
-}
-
-export interface ConfigOut {
-  realtimeEnabled: boolean;
-  socketPath: string;
-  maxWatchlistSymbols: number;
-}
-
-// ---------------------------------------------------------------- real-time events
-
-/** `trade:failed`: the order as recorded (status `rejected`) and why. */
-export interface TradeFailed {
-  order: OrderOut;
-  reason: RejectReason;
-  message: string;
-}
-
-/** `subscribe:watchlist` / `unsubscribe:watchlist` payload. */
-export interface WatchlistSubscribe {
-  symbols: string[];
-  batch?: boolean;
-}
-
-/** `quotes:update`: the latest quote per symbol since the last flush (batching clients). */
-export interface QuoteBatch {
-  quotes: Quote[];
-}
-
-export interface RateLimitedEvent {
-  event: string;
-  retryAfterMs: number;
-}
-
-/** `server:shutdown`: the instance is going away; reconnect (possibly elsewhere). */
-export interface ShutdownNotice {
-  reconnectAfterMs: number;
-}
-
-/** Latency percentiles in milliseconds over the last minute; `null` while there are no samples. */
-export interface LatencyFigures {
-  p50: number | null;
-  p95: number | null;
-  p99: number | null;
-  count: number;
-}
-
-/**
- * `ops:stats`, the `subscribe:ops` ack's `stats` and `GET /api/ops/stats`: one instance's live
- * figures (`OpsMonitor.snapshot` in src/tradewire/realtime/ops.py, a dict rather than a model).
- */
-export interface OpsStats {
-  instance: string;
-  connections: number;
-  messagesPerSecond: number;
-  quoteLatencyMs: LatencyFigures;
-  tradeLatencyMs: LatencyFigures;
-  clientRttMs: LatencyFigures;
-  ts: number;
-}
-
-/** `latency:ping`: the server's round-trip probe; answer its ack at once. */
-export interface LatencyPing {
-  ts: number;
-}
-
-// ---------------------------------------------------------------- Socket.IO acks (not models)
-
-export interface AckError {
-  code: string;
-  message: string;
-  retryAfterMs?: number;
-}
-
-export type Ack<T extends object = object> = ({ ok: true } & T) | { ok: false; error: AckError };
-
-export interface ServerToClientEvents {
-  'portfolio:update': (portfolio: Portfolio) => void;
-  'trade:executed': (trade: TradeOut) => void;
-  'trade:failed': (failure: TradeFailed) => void;
-  'quote:update': (quote: Quote) => void;
-  'quotes:update': (batch: QuoteBatch) => void;
-  rate_limited: (event: RateLimitedEvent) => void;
-  'server:shutdown': (notice: ShutdownNotice) => void;
-  'ops:stats': (stats: OpsStats) => void;
+/** For `Socket<ServerToClientEvents, ClientToServerEvents>`: `on` and `emit` typed by name. */
+export type ServerToClientEvents = {
+  [E in Exclude<keyof ServerEvents, 'latency:ping'>]: (payload: ServerEvents[E]) => void;
+} & {
+  /** The server's round-trip probe: call `ack` at once (the server ignores what it carries). */
   'latency:ping': (ping: LatencyPing, ack?: (res: object) => void) => void;
-}
+};
 
-export interface ClientToServerEvents {
-  'subscribe:portfolio': (ack: (res: Ack<{ portfolio: Portfolio }>) => void) => void;
-  'subscribe:trades': (ack: (res: Ack<{ trades: TradeOut[] }>) => void) => void;
-  'subscribe:watchlist': (
-    payload: WatchlistSubscribe,
-    ack: (res: Ack<{ quotes: Quote[] }>) => void,
-  ) => void;
-  'unsubscribe:watchlist': (payload: WatchlistSubscribe, ack: (res: Ack) => void) => void;
-  'subscribe:ops': (ack: (res: Ack<{ stats: OpsStats }>) => void) => void;
-  'unsubscribe:ops': () => void;
-}
+export type ClientToServerEvents = {
+  [E in ClientEventName]: E extends keyof ClientEventPayloads
+    ? (payload: ClientEventPayloads[E], ack?: (res: ClientEventAcks[E]) => void) => void
+    : (ack?: (res: ClientEventAcks[E]) => void) => void;
+};

@@ -94,6 +94,32 @@ describe('TradeNotifications', () => {
     await userEvent.setup().click(screen.getByRole('button', { name: 'View Trade' }));
     await waitFor(() => expect(location()).toBe('/trades/7'));
     expect(await screen.findByRole('heading', { name: 'Trade #7' })).toBeInTheDocument();
+    const page = screen.getByTestId('trade-page');
+    expect(within(page).getByText(/^Bought 3/)).toHaveTextContent('Bought 3 MSFT at 410.20');
+    expect(page.querySelector('[data-trade-id]')).toHaveAttribute('data-trade-id', '7');
+  });
+
+  it('"View Trade" on another trade\'s page opens the new trade, not the one shown before', async () => {
+    const view = renderApp({
+      path: '/trades/1',
+      routes: {
+        'GET /api/trades/1': trade(1, { symbol: 'AAPL', quantity: 10 }),
+        'GET /api/trades/7': () => new Response(null, { status: 503 }), // only the push knows it
+      },
+    });
+    await waitFor(() => expect(ioMock).toHaveBeenCalled());
+    const socket = await serverConnect(view.server);
+    const page = await screen.findByTestId('trade-page');
+    expect(await within(page).findByText(/^Bought 10/)).toHaveTextContent('Bought 10 AAPL');
+
+    act(() => socket.push('trade:executed', trade(7, { symbol: 'MSFT', quantity: 3, price: '410.20' })));
+    await userEvent.setup().click(await screen.findByRole('button', { name: 'View Trade' }));
+    await waitFor(() => expect(location()).toBe('/trades/7'));
+    expect(await screen.findByRole('heading', { name: 'Trade #7' })).toBeInTheDocument();
+    const shown = screen.getByTestId('trade-page');
+    expect(within(shown).getByText(/^Bought/)).toHaveTextContent('Bought 3 MSFT at 410.20');
+    expect(shown.querySelector('[data-trade-id]')).toHaveAttribute('data-trade-id', '7');
+    expect(within(shown).queryByText('AAPL')).not.toBeInTheDocument();
   });
 
   it('success toasts leave after 5 s; failure toasts stay until dismissed', async () => {

@@ -8,9 +8,17 @@ import { useRealtime } from '../realtime/WebSocketContext';
 
 type Load = { kind: 'loading' } | { kind: 'ok'; trade: TradeOut } | { kind: 'missing' } | { kind: 'error' };
 
-/** /trades/:id — from the store when the trade is recent, else GET /api/trades/{id}. */
+/**
+ * /trades/:id — from the store when the trade is recent (a fill just pushed is there at once),
+ * and from GET /api/trades/{id}. Going from one trade's page to another's (a toast's "View
+ * Trade") starts afresh: never the previous trade under the new one's heading.
+ */
 export function TradePage() {
   const { id = '' } = useParams();
+  return <TradeDetails key={id} id={id} />;
+}
+
+function TradeDetails({ id }: { id: string }) {
   const { store } = useRealtime();
   const [load, setLoad] = useState<Load>(() => {
     const known = store.getState().trades?.find((t) => String(t.tradeId) === id);

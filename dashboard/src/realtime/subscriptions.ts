@@ -5,12 +5,11 @@
  */
 import type { Socket } from 'socket.io-client';
 import type {
-  Ack,
+  ClientEventAcks,
+  ClientEventName,
+  ClientEventPayloads,
   ClientToServerEvents,
-  Portfolio,
-  Quote,
   ServerToClientEvents,
-  TradeOut,
 } from '../api/types';
 import type { DashboardStore } from './dashboardStore';
 
@@ -30,33 +29,40 @@ export class AckError extends Error {
   }
 }
 
+/** The payload arguments of a client event: one for those that take a payload, else none. */
+type PayloadArgs<E extends ClientEventName> = E extends keyof ClientEventPayloads ? [ClientEventPayloads[E]] : [];
+/** A client event's successful ack (`{ok: true, ...}`), by event name. */
+export type AckOf<E extends ClientEventName> = Extract<ClientEventAcks[E], { ok: true }>;
+
 /**
  * Emits `event` and resolves with the successful ack; rejects with `AckError` on
- * `{ok: false}` and with a timeout error when no ack comes within ACK_TIMEOUT_MS.
+ * `{ok: false}` and with a timeout error when no ack comes within ACK_TIMEOUT_MS. Payload and
+ * ack are typed by the event's name (the generated contract).
  */
-export async function request<T extends object>(
+export async function request<E extends ClientEventName>(
   socket: AppSocket,
-  event: string,
-  ...args: unknown[]
-): Promise<T> {
-  // The typed emit overloads cannot express "any event": the untyped view of the same socket.
+  event: E,
+  ...payload: PayloadArgs<E>
+): Promise<AckOf<E>> {
+  // socket.io-client's typed emitWithAck cannot follow a generic event name: the untyped view
   const untyped = socket as unknown as {
-    timeout(ms: number): { emitWithAck(ev: string, ...a: unknown[]): Promise<Ack<T>> };
+    timeout(ms: number): { emitWithAck(ev: string, ...a: unknown[]): Promise<ClientEventAcks[E] | undefined> };
   };
-  const ack = await untyped.timeout(ACK_TIMEOUT_MS).emitWithAck(event, ...args);
+  const ack = await untyped.timeout(ACK_TIMEOUT_MS).emitWithAck(event, ...payload);
   if (typeof ack !== 'object') throw new AckError(event, 'BAD_ACK', 'malformed acknowledgement');
   if (!ack.ok) {
-    throw new AckError(event, ack.error.code, ack.error.message, ack.error.retryAfterMs ?? null);
+    const { error } = ack;
+    throw new AckError(event, error.code, error.message, error.code === 'RATE_LIMITED' ? error.retryAfterMs : null);
   }
-  return ack;
+  return ack as AckOf<E>;
 }
 
-export function subscribeWatchlist(socket: AppSocket, symbols: string[]): Promise<{ quotes: Quote[] }> {
-  return request<{ quotes: Quote[] }>(socket, 'subscribe:watchlist', { symbols, batch: true });
+export function subscribeWatchlist(socket: AppSocket, symbols: string[]): Promise<AckOf<'subscribe:watchlist'>> {
+  return request(socket, 'subscribe:watchlist', { symbols, batch: true });
 }
 
-export function unsubscribeWatchlist(socket: AppSocket, symbols: string[]): Promise<object> {
-  return request<object>(socket, 'unsubscribe:watchlist', { symbols });
+export function unsubscribeWatchlist(socket: AppSocket, symbols: string[]): Promise<AckOf<'unsubscribe:watchlist'>> {
+  return request(socket, 'unsubscribe:watchlist', { symbols });
 }
 
 /**
@@ -70,10 +76,10 @@ export async function resubscribe(
   onError: (error: unknown) => void = () => undefined,
 ): Promise<void> {
   const jobs: Promise<void>[] = [
-    request<{ portfolio: Portfolio }>(socket, 'subscribe:portfolio').then((a) => {
+    request(socket, 'subscribe:portfolio').then((a) => {
       store.setPortfolio(a.portfolio);
     }),
-    request<{ trades: TradeOut[] }>(socket, 'subscribe:trades').then((a) => {
+    request(socket, 'subscribe:trades').then((a) => {
       store.mergeTrades(a.trades);
     }),
     store.watchlistReady().then(async (symbols) => {

@@ -53,7 +53,7 @@ export function useOpsStats(
     let cancelled = false;
     let retry: ReturnType<typeof setTimeout> | null = null;
     const subscribe = () => {
-      request<{ stats: OpsStats }>(socket, 'subscribe:ops')
+      request(socket, 'subscribe:ops')
         .then((ack) => {
           if (cancelled) return;
           setStats(ack.stats);
