@@ -267,12 +267,12 @@ class LatencyPing(Schema):
 
 
 class ConnectRefusedData(Schema):
-    code: Literal["UNAUTHORIZED", "SHUTTING_DOWN"]
+    code: Literal["UNAUTHORIZED", "SHUTTING_DOWN", "TOO_MANY_CONNECTIONS"]
 
 
 class ConnectRefused(Schema):
     """The `connect_error` of a refused handshake (socket.io-client: `err.message`,
-    `err.data`)."""
+    `err.data`); `message` is the code in lower case."""
 
     message: Literal["unauthorized", "shutting_down"]
     data: ConnectRefusedData
