@@ -29,8 +29,9 @@ from tradewire.api.errors import error_response, install_error_handlers
 from tradewire.api.request_id import RequestIdMiddleware
 from tradewire.cluster.bus import Bus, bus_from_url
 from tradewire.cluster.leader import LeaderLease
+from tradewire.market.bars import BarRecorder, BarStore, bar_store_from_url
 from tradewire.market.cache import QuoteCache, quote_cache_from_url
-from tradewire.market.feed import MarketFeed, build_feed
+from tradewire.market.feed import PUBLISHED, MarketFeed, build_feed
 from tradewire.ratelimit import RateLimiter, storage_from_url
 from tradewire.realtime.server import RealtimeServer
 from tradewire.settings import Settings
@@ -64,11 +65,14 @@ class Services:
     executor: TradeExecutor
     limiter: RateLimiter
     realtime: RealtimeServer | None
+    bars: BarStore
+    bar_recorder: BarRecorder = field(init=False)
     lease: LeaderLease = field(init=False)
     _maintenance: asyncio.Task[None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.lease = LeaderLease(self.settings.redis_url, self._lead, self._follow)
+        self.bar_recorder = BarRecorder(self.bars)
 
     @property
     def cluster(self) -> bool:
@@ -90,7 +94,10 @@ class Services:
             else None
         )
         users = UserService(db, settings.starting_cash)
-        return cls(settings, db, users, sessions, bus, quotes, feed, executor, limiter, realtime)
+        bars = bar_store_from_url(settings.redis_url)
+        return cls(
+            settings, db, users, sessions, bus, quotes, feed, executor, limiter, realtime, bars
+        )
 
     async def start(self) -> None:
         await self.db.upgrade()
@@ -100,6 +107,8 @@ class Services:
         resting = await self.executor.load_book()
         self.executor.matching = False
         self.feed.on("quote", self.executor.on_quote)
+        self.bar_recorder.start()
+        self.feed.on(PUBLISHED, self.bar_recorder.on_quote)
         if self.realtime is not None:
             self.realtime.attach()
         await self.lease.start()
@@ -127,12 +136,15 @@ class Services:
         await cancel_and_wait(self._maintenance)
         await self.lease.stop()  # stops the feed here, and hands it over at once
         self.feed.remove_listener("quote", self.executor.on_quote)
+        self.feed.remove_listener(PUBLISHED, self.bar_recorder.on_quote)
+        await self.bar_recorder.stop()
         if self.realtime is not None:
             self.realtime.detach()
             await self.realtime.close()
         await self.executor.drain()
         await self.bus.close()
         await self.quotes.close()
+        await self.bars.close()
         await self.db.close()
         log.info("tradewire stopped")
 

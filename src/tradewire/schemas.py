@@ -110,6 +110,29 @@ class Quote(Schema):
     ts: int
 
 
+BarInterval = Literal["1m"]
+
+
+class Bar(Schema):
+    """One OHLC bar of `last` prices. `time` is the bar's start in UTC epoch seconds (the
+    minute's first second); `volume` is how many ticks the bar holds."""
+
+    time: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: int
+
+
+class BarsOut(Schema):
+    """`GET /api/quotes/{symbol}/bars`: the newest bars of one symbol, oldest first."""
+
+    symbol: str
+    interval: BarInterval
+    bars: list[Bar]
+
+
 # ---------------------------------------------------------------- trading
 
 
