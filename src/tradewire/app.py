@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 
 from tradewire import metrics
 from tradewire.accounts.sessions import SessionStore
-from tradewire.accounts.users import UserService
+from tradewire.accounts.users import UserService, default_watchlist
 from tradewire.api import auth, health, market, ops, trading
 from tradewire.api import metrics as metrics_api
 from tradewire.api.errors import error_response, install_error_handlers
@@ -93,7 +93,9 @@ class Services:
             if settings.realtime_enabled
             else None
         )
-        users = UserService(db, settings.starting_cash)
+        users = UserService(
+            db, settings.starting_cash, default_watchlist=default_watchlist(feed.symbols)
+        )
         bars = bar_store_from_url(settings.redis_url)
         return cls(
             settings, db, users, sessions, bus, quotes, feed, executor, limiter, realtime, bars
