@@ -76,6 +76,26 @@ export interface Quote {
   ts: number;
 }
 
+export type BarInterval = '1m';
+
+/** One OHLC bar of `last` prices; `time` is the bar's start in UTC epoch seconds, `volume` the
+ * number of ticks in it. */
+export interface Bar {
+  time: number;
+  open: DecimalString;
+  high: DecimalString;
+  low: DecimalString;
+  close: DecimalString;
+  volume: number;
+}
+
+/** GET /api/quotes/{symbol}/bars: the newest bars of one symbol, oldest first. */
+export interface BarsOut {
+  symbol: string;
+  interval: BarInterval;
+  bars: Bar[];
+}
+
 // ---------------------------------------------------------------- trading
 
 export interface OrderIn {

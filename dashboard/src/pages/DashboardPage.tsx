@@ -1,5 +1,6 @@
 import { useState } from 'react';
 import { Link } from 'react-router';
+import { PortfolioChart } from '../charts/PortfolioChart';
 import { OpenOrders } from '../components/OpenOrders';
 import { OrderTicket } from '../components/OrderTicket';
 import { PortfolioPanel } from '../components/PortfolioPanel';
@@ -29,6 +30,7 @@ export function DashboardPage() {
   return (
     <div className="dashboard">
       <PortfolioPanel />
+      <PortfolioChart />
       <div className="grid">
         <div className="col-main">
           <Watchlist onSelect={setTicketSymbol} />
