@@ -59,7 +59,7 @@ export function PortfolioChart() {
     const chart = createChart(element, {
       ...CHART_OPTIONS,
       timeScale: { ...CHART_OPTIONS.timeScale, secondsVisible: true, rightOffset: 4 },
-      localization: { priceFormatter: (value: number) => formatMoney(value.toFixed(2)) },
+      localization: { ...CHART_OPTIONS.localization, priceFormatter: (value: number) => formatMoney(value.toFixed(2)) },
     });
     const series = chart.addSeries(LineSeries, {
       color: ACCENT,

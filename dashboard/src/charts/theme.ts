@@ -15,8 +15,23 @@ export function canDrawCharts(): boolean {
   return typeof ResizeObserver !== 'undefined';
 }
 
+/**
+ * The browser's language as a locale Intl accepts. lightweight-charts formats dates with
+ * `navigator.language`, which some browsers report as a POSIX name ("C" in WebKitGTK started
+ * under LANG=C) that Intl rejects with a RangeError on every redraw; such a value falls back to
+ * en-US.
+ */
+export function chartLocale(language: string | undefined = globalThis.navigator?.language): string {
+  try {
+    return Intl.getCanonicalLocales(language ?? [])[0] ?? 'en-US';
+  } catch {
+    return 'en-US';
+  }
+}
+
 export const CHART_OPTIONS: DeepPartial<ChartOptions> = {
   autoSize: true,
+  localization: { locale: chartLocale() },
   layout: {
     background: { color: 'transparent' },
     textColor: '#a7b3c6',
