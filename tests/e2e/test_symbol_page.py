@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext, Locator, WebSocketRoute, expect
+from playwright.sync_api import BrowserContext, WebSocketRoute, expect
 
 from tests.e2e.conftest import Account, ChromiumSession, ConsoleLog
-from tests.e2e.pages import WAIT_MS, PlaywrightDashboard
+from tests.e2e.pages import WAIT_MS, PlaywrightDashboard, chart_shows_the_service_bars
 from tests.harness.process import ServiceProcess
 from tests.harness.waiting import wait_until_sync
 
@@ -36,24 +35,6 @@ def context(chromium: ChromiumSession, service: ServiceProcess) -> Iterator[Brow
 @pytest.fixture
 def dash(context: BrowserContext) -> PlaywrightDashboard:
     return PlaywrightDashboard(context.new_page(), ConsoleLog())
-
-
-def service_bars(account: Account, symbol: str) -> list[dict[str, Any]]:
-    res = account.client.get(f"/api/quotes/{symbol}/bars", params={"limit": 480})
-    res.raise_for_status()
-    bars: list[dict[str, Any]] = res.json()["bars"]
-    return bars
-
-
-def chart_matches_the_service(chart: Locator, account: Account, symbol: str) -> bool:
-    """The chart shows the service's bars: as many, ending at the same minute (read twice
-    around the chart, so a minute that rolls in between is not taken for a mismatch)."""
-    before = service_bars(account, symbol)
-    shown = (chart.get_attribute("data-bars"), chart.get_attribute("data-last-time"))
-    after = service_bars(account, symbol)
-    return any(
-        bars and shown == (str(len(bars)), str(bars[-1]["time"])) for bars in (before, after)
-    )
 
 
 def test_symbol_page_chart_loads_ticks_marks_fills_and_reloads_after_a_drop(
@@ -80,7 +61,7 @@ def test_symbol_page_chart_loads_ticks_marks_fills_and_reloads_after_a_drop(
     expect(chart).to_have_attribute("data-loads", "1")
     expect(chart.locator("canvas").first).to_be_visible()  # lightweight-charts drew it
     wait_until_sync(
-        lambda: chart_matches_the_service(chart, account, "AAPL"),
+        lambda: chart_shows_the_service_bars(chart.get_attribute, account, "AAPL"),
         timeout=WAIT_MS / 1000,
         what="the chart to show the service's AAPL bars",
     )
@@ -111,7 +92,7 @@ def test_symbol_page_chart_loads_ticks_marks_fills_and_reloads_after_a_drop(
     dash.wait_state("live", timeout=30_000)
     expect(chart).to_have_attribute("data-loads", "2")
     wait_until_sync(
-        lambda: chart_matches_the_service(chart, account, "AAPL"),
+        lambda: chart_shows_the_service_bars(chart.get_attribute, account, "AAPL"),
         timeout=WAIT_MS / 1000,
         what="the reloaded chart to show the service's AAPL bars, each once",
     )
