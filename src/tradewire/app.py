@@ -52,8 +52,9 @@ book announcements lost while Redis was unreachable)."""
 @dataclass
 class Services:
     """Every long-lived part of one instance. With `REDIS_URL` set the instance is one of a
-    cluster: the bus, the quote cache, rate limits and the Socket.IO manager live in Redis, and
-    the feed runs on whichever instance holds the leader lease."""
+    cluster: the bus, the quote cache, the one-minute bars, rate limits and the Socket.IO manager
+    live in Redis, and the feed runs on whichever instance holds the leader lease (which alone
+    records the bars)."""
 
     settings: Settings
     db: Database
