@@ -6,7 +6,8 @@
  * now (lib/bars `portfolioHistory`): one point per minute. Then live: a point for every
  * portfolio snapshot (`portfolio:update` after each fill, the acks after a reconnect, polls) at
  * its `totalValue`, and between them the held positions marked to the newest quotes the
- * QuoteBoard has (the watchlist's), at most once a second. Seeded again after a reconnect.
+ * QuoteBoard has (the watchlist's), at most once a second; live points are stamped with the
+ * time they arrive. Seeded again after a reconnect.
  */
 import { createChart, type IChartApi, type ISeriesApi, LineSeries, type UTCTimestamp } from 'lightweight-charts';
 import { useEffect, useRef, useState } from 'react';
@@ -101,8 +102,8 @@ export function PortfolioChart() {
       const snapshot = store.getState().portfolio;
       if (!snapshot || snapshot === seen) return;
       seen = snapshot;
-      const time = Math.floor(Date.parse(snapshot.asOf) / 1000);
-      if (Number.isNaN(time)) return;
+      // Stamped on arrival, like the marks below: one clock for every live point.
+      const time = Math.floor(Date.now() / 1000);
       setPoints((current) => appendPoint(current, { time, value: Number(snapshot.totalValue) }));
     };
     onChange();
