@@ -1,6 +1,7 @@
-"""The symbol page in Chromium (Playwright) against the real service: reached from a watchlist
-row, its candle chart loads the service's bars, moves with the live quotes, marks the user's
-fills, and after a dropped socket reloads its bars with no gap and no bar twice."""
+"""The charts in Chromium (Playwright) against the real service. The symbol page, reached from a
+watchlist row: its candle chart loads the service's bars, moves with the live quotes, marks the
+user's fills, and after a dropped socket reloads its bars with no gap and no bar twice. The
+dashboard: the watchlist's sparklines move, the value chart is seeded and marked live."""
 
 from __future__ import annotations
 
@@ -107,4 +108,28 @@ def test_unknown_symbol_page_says_so(dash: PlaywrightDashboard, account: Account
     dash.page.goto("/symbols/nope")
     expect(dash.page).to_have_url(re.compile(r"/symbols/NOPE$"))
     expect(dash.page.get_by_test_id("unknown-symbol")).to_contain_text("NOPE is not traded here.")
+    dash.console.assert_clean()
+
+
+def test_dashboard_sparklines_move_and_the_value_chart_is_seeded_and_live(
+    dash: PlaywrightDashboard, account: Account
+) -> None:
+    account.place_order("NVDA", "buy", 10)  # a position, so the value moves with NVDA
+    dash.login(account.username, account.password)
+    dash.wait_portfolio_loaded()
+
+    spark = dash.page.locator('[data-testid="watchlist"] tr[data-symbol="NVDA"]').get_by_test_id(
+        "sparkline"
+    )
+    expect(spark).to_have_attribute("data-loaded", "true")
+    expect(spark.locator("polyline")).to_have_count(1)
+    first = spark.get_attribute("data-last-close") or ""
+    expect(spark).not_to_have_attribute("data-last-close", first)  # moved by the quotes
+
+    value = dash.page.get_by_test_id("portfolio-chart").locator(".value-chart")
+    expect(value).to_have_attribute("data-seeded", "true")
+    expect(value.locator("canvas").first).to_be_visible()
+    marked = value.get_attribute("data-last-value") or ""
+    expect(value).not_to_have_attribute("data-last-value", marked)  # marked to NVDA's ticks
+
     dash.console.assert_clean()
