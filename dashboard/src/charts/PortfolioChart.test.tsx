@@ -56,7 +56,7 @@ describe('portfolio value chart', () => {
     });
     await waitFor(() => expect(ioMock).toHaveBeenCalled());
     const socket = await serverConnect(server);
-    const chart = screen.getByTestId('portfolio-chart').querySelector('.value-chart') as HTMLElement;
+    const chart = (await screen.findByTestId('portfolio-chart')).querySelector('.value-chart') as HTMLElement;
     await waitFor(() => expect(chart).toHaveAttribute('data-seeded', 'true'));
     // three minutes worked back (2,000 / 2,010 / 2,030), then the snapshot (and marks) now
     const points = () => Number(chart.getAttribute('data-points'));

@@ -3,15 +3,17 @@
  * fills, and the order ticket beside it. The symbol's quotes are subscribed while the page is
  * open (useSymbolQuotes), watched or not.
  */
-import { useCallback, useState, useSyncExternalStore } from 'react';
+import { lazy, Suspense, useCallback, useState, useSyncExternalStore } from 'react';
 import { Link, Navigate, useParams } from 'react-router';
-import { CandleChart } from '../charts/CandleChart';
 import { OpenOrders } from '../components/OpenOrders';
 import { OrderTicket } from '../components/OrderTicket';
 import { FreshnessBadge } from '../components/PortfolioPanel';
 import { formatDecimal, formatPercent, formatPrice, signOf } from '../lib/decimal';
 import { useSymbolQuotes } from '../realtime/useSymbolQuotes';
 import { useRealtime } from '../realtime/WebSocketContext';
+
+// The charting library loads after the rest of the page (its own chunk).
+const CandleChart = lazy(() => import('../charts/CandleChart').then((m) => ({ default: m.CandleChart })));
 
 function QuoteHeader({ symbol }: { symbol: string }) {
   const { store, status, symbols } = useRealtime();
@@ -68,7 +70,9 @@ export function SymbolPage() {
             <h2 id="chart-title" className="visually-hidden">
               {symbol} price, one-minute candles
             </h2>
-            <CandleChart key={symbol} symbol={symbol} />
+            <Suspense fallback={<div className="candle-chart" aria-busy="true" />}>
+              <CandleChart key={symbol} symbol={symbol} />
+            </Suspense>
           </section>
         </div>
         <div className="col-side">
