@@ -145,3 +145,20 @@ async def test_missing_dashboard_says_how_to_build_it(server: LiveServer) -> Non
     async with server.http() as http:
         r = await http.get("/")
     assert r.status_code == 404 and r.json()["error"]["code"] == "DASHBOARD_NOT_BUILT"
+
+
+async def test_a_new_account_starts_with_the_first_traded_symbols_watched(
+    server: LiveServer,
+) -> None:
+    session = await server.register("newcomer")
+    async with server.http(session) as http:
+        traded = [s["symbol"] for s in (await http.get("/api/symbols")).json()]
+        watched = (await http.get("/api/watchlist")).json()["symbols"]
+    assert watched == traded[:6] == ["AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META"]
+
+
+async def test_the_default_watchlist_holds_only_symbols_traded_here(tmp_path: Path) -> None:
+    async with LiveServer(make_settings(tmp_path, market_symbols="KO,PEP")) as live:
+        session = await live.register("narrow")
+        async with live.http(session) as http:
+            assert (await http.get("/api/watchlist")).json() == {"symbols": ["KO", "PEP"]}

@@ -6,6 +6,7 @@ import { DashboardPage } from './pages/DashboardPage';
 import { LoginPage } from './pages/LoginPage';
 import { OpsPage } from './pages/OpsPage';
 import { RegisterPage } from './pages/RegisterPage';
+import { SymbolPage } from './pages/SymbolPage';
 import { TradePage } from './pages/TradePage';
 import { TradesPage } from './pages/TradesPage';
 
@@ -47,6 +48,7 @@ export function AppRoutes() {
           <Route index element={<DashboardPage />} />
           <Route path="trades" element={<TradesPage />} />
           <Route path="trades/:id" element={<TradePage />} />
+          <Route path="symbols/:symbol" element={<SymbolPage />} />
           <Route path="ops" element={<OpsPage />} />
           <Route path="*" element={<NotFound />} />
         </Route>

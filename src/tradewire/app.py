@@ -22,15 +22,16 @@ from fastapi.staticfiles import StaticFiles
 
 from tradewire import metrics
 from tradewire.accounts.sessions import SessionStore
-from tradewire.accounts.users import UserService
+from tradewire.accounts.users import UserService, default_watchlist
 from tradewire.api import auth, health, market, ops, trading
 from tradewire.api import metrics as metrics_api
 from tradewire.api.errors import error_response, install_error_handlers
 from tradewire.api.request_id import RequestIdMiddleware
 from tradewire.cluster.bus import Bus, bus_from_url
 from tradewire.cluster.leader import LeaderLease
+from tradewire.market.bars import BarRecorder, BarStore, bar_store_from_url
 from tradewire.market.cache import QuoteCache, quote_cache_from_url
-from tradewire.market.feed import MarketFeed, build_feed
+from tradewire.market.feed import PUBLISHED, MarketFeed, build_feed
 from tradewire.ratelimit import RateLimiter, storage_from_url
 from tradewire.realtime.server import RealtimeServer
 from tradewire.settings import Settings
@@ -51,8 +52,9 @@ book announcements lost while Redis was unreachable)."""
 @dataclass
 class Services:
     """Every long-lived part of one instance. With `REDIS_URL` set the instance is one of a
-    cluster: the bus, the quote cache, rate limits and the Socket.IO manager live in Redis, and
-    the feed runs on whichever instance holds the leader lease."""
+    cluster: the bus, the quote cache, the one-minute bars, rate limits and the Socket.IO manager
+    live in Redis, and the feed runs on whichever instance holds the leader lease (which alone
+    records the bars)."""
 
     settings: Settings
     db: Database
@@ -64,11 +66,14 @@ class Services:
     executor: TradeExecutor
     limiter: RateLimiter
     realtime: RealtimeServer | None
+    bars: BarStore
+    bar_recorder: BarRecorder = field(init=False)
     lease: LeaderLease = field(init=False)
     _maintenance: asyncio.Task[None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.lease = LeaderLease(self.settings.redis_url, self._lead, self._follow)
+        self.bar_recorder = BarRecorder(self.bars)
 
     @property
     def cluster(self) -> bool:
@@ -89,8 +94,13 @@ class Services:
             if settings.realtime_enabled
             else None
         )
-        users = UserService(db, settings.starting_cash)
-        return cls(settings, db, users, sessions, bus, quotes, feed, executor, limiter, realtime)
+        users = UserService(
+            db, settings.starting_cash, default_watchlist=default_watchlist(feed.symbols)
+        )
+        bars = bar_store_from_url(settings.redis_url)
+        return cls(
+            settings, db, users, sessions, bus, quotes, feed, executor, limiter, realtime, bars
+        )
 
     async def start(self) -> None:
         await self.db.upgrade()
@@ -100,6 +110,8 @@ class Services:
         resting = await self.executor.load_book()
         self.executor.matching = False
         self.feed.on("quote", self.executor.on_quote)
+        self.bar_recorder.start()
+        self.feed.on(PUBLISHED, self.bar_recorder.on_quote)
         if self.realtime is not None:
             self.realtime.attach()
         await self.lease.start()
@@ -127,12 +139,15 @@ class Services:
         await cancel_and_wait(self._maintenance)
         await self.lease.stop()  # stops the feed here, and hands it over at once
         self.feed.remove_listener("quote", self.executor.on_quote)
+        self.feed.remove_listener(PUBLISHED, self.bar_recorder.on_quote)
+        await self.bar_recorder.stop()
         if self.realtime is not None:
             self.realtime.detach()
             await self.realtime.close()
         await self.executor.drain()
         await self.bus.close()
         await self.quotes.close()
+        await self.bars.close()
         await self.db.close()
         log.info("tradewire stopped")
 

@@ -118,6 +118,29 @@ class Quote(Schema):
     ts: int
 
 
+BarInterval = Literal["1m"]
+
+
+class Bar(Schema):
+    """One OHLC bar of `last` prices. `time` is the bar's start in UTC epoch seconds (the
+    minute's first second); `volume` is how many ticks the bar holds."""
+
+    time: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: int
+
+
+class BarsOut(Schema):
+    """`GET /api/quotes/{symbol}/bars`: the newest bars of one symbol, oldest first."""
+
+    symbol: str
+    interval: BarInterval
+    bars: list[Bar]
+
+
 # ---------------------------------------------------------------- trading
 
 
@@ -274,7 +297,7 @@ class ConnectRefused(Schema):
     """The `connect_error` of a refused handshake (socket.io-client: `err.message`,
     `err.data`); `message` is the code in lower case."""
 
-    message: Literal["unauthorized", "shutting_down"]
+    message: Literal["unauthorized", "shutting_down", "too_many_connections"]
     data: ConnectRefusedData
 
 

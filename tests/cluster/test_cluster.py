@@ -175,6 +175,43 @@ async def test_the_feed_moves_to_another_instance_when_its_leader_dies(
         last_seq[q["symbol"]] = q["seq"]
 
 
+async def bars_of(url: str, symbol: str) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(timeout=10) as http:
+        r = await http.get(f"{url}/api/quotes/{symbol}/bars", params={"limit": 480})
+        r.raise_for_status()
+        bars: list[dict[str, Any]] = r.json()["bars"]
+        return bars
+
+
+async def test_bars_carry_on_when_the_feed_moves_to_another_instance(cluster: Cluster) -> None:
+    """The bars are in Redis, not in the feed's process: the new feed instance goes on with the
+    same bars (the current minute's included), and every instance answers the same."""
+    leader = await cluster.leader()
+    assert leader is not None
+    a, b = (i for i in cluster.instances if i is not leader)
+    before = await wait_until(
+        lambda: bars_of(a.url, "MSFT"), timeout=15, what="MSFT bars on a non-leader instance"
+    )
+    leader.kill()
+    await wait_until(cluster.leader, timeout=15, what="another instance to take the feed")
+    volume_before = sum(bar["volume"] for bar in before)
+
+    async def grown() -> list[dict[str, Any]] | None:
+        on_a, on_b = await bars_of(a.url, "MSFT"), await bars_of(b.url, "MSFT")
+        if on_a != on_b or sum(bar["volume"] for bar in on_a) < volume_before + 3:
+            return None
+        return on_a
+
+    after = await wait_until(grown, timeout=20, what="both instances to serve more MSFT bars")
+    by_time = {bar["time"]: bar for bar in after}
+    for finished in before[:-1]:
+        assert by_time.get(finished["time"]) == finished, "a finished bar changed or went"
+    current = by_time.get(before[-1]["time"])
+    if current is not None:  # the minute of the failover: merged into, not started over
+        assert current["volume"] >= before[-1]["volume"]
+        assert current["open"] == before[-1]["open"]
+
+
 async def test_instances_recover_from_a_redis_restart_by_themselves(
     cluster: Cluster, clients: list[SocketClient]
 ) -> None:

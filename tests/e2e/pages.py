@@ -25,9 +25,32 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 
-from tests.e2e.conftest import REPO, ConsoleLog
+from tests.e2e.conftest import REPO, Account, ConsoleLog
 
 T = TypeVar("T")
+
+
+def service_bars(account: Account, symbol: str) -> list[dict[str, Any]]:
+    """Every bar the service keeps of `symbol`, oldest first."""
+    res = account.client.get(f"/api/quotes/{symbol}/bars", params={"limit": 480})
+    res.raise_for_status()
+    bars: list[dict[str, Any]] = res.json()["bars"]
+    return bars
+
+
+def chart_shows_the_service_bars(
+    attribute: Callable[[str], str | None], account: Account, symbol: str
+) -> bool:
+    """The candle chart (its data attributes, read with `attribute`) shows the service's bars:
+    as many, ending at the same minute. The service is read before and after the chart, so a
+    minute that rolls in between is not taken for a mismatch; a bar drawn twice, or a gap, is."""
+    before = service_bars(account, symbol)
+    shown = (attribute("data-bars"), attribute("data-last-time"))
+    after = service_bars(account, symbol)
+    return any(
+        bars and shown == (str(len(bars)), str(bars[-1]["time"])) for bars in (before, after)
+    )
+
 
 WAIT_MS = 10_000
 WAIT_S = WAIT_MS / 1000

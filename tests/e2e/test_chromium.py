@@ -246,7 +246,8 @@ def test_trade_history_lists_trades_newest_first(
     expect(rows).to_have_count(2)
     expect(rows.nth(0)).to_contain_text("MSFT")
     expect(rows.nth(1)).to_contain_text("AAPL")
-    rows.nth(1).get_by_role("link").click()
+    expect(rows.nth(1).get_by_role("link", name="AAPL")).to_have_attribute("href", "/symbols/AAPL")
+    rows.nth(1).locator('a[href^="/trades/"]').click()  # the time links to the trade
     expect(dash.page.get_by_test_id("trade-page")).to_contain_text("Bought 1 AAPL")
     dash.console.assert_clean()
 

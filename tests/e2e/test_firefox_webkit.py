@@ -2,8 +2,9 @@
 real service.
 
 Both engines: signing in and reloading, orders and their toasts, the watchlist ticking, a bad
-session, two tabs of one user both updating live, rate limiting shown to the user, and a server
-restart (reconnect and re-sync).
+session, two tabs of one user both updating live, rate limiting shown to the user, a server
+restart (reconnect and re-sync), and the symbol page's candle chart (live, fills marked, reloaded
+after the restart).
 
 Firefox only: the network drop. WebDriver BiDi takes the tab offline
 (`emulation.setNetworkConditions`), which in Firefox also closes the open WebSocket (Chromium's
@@ -45,7 +46,12 @@ from tests.e2e.conftest import (
     geckodriver_path,
     require,
 )
-from tests.e2e.pages import DOWN_COLOUR, UP_COLOUR, SeleniumDashboard
+from tests.e2e.pages import (
+    DOWN_COLOUR,
+    UP_COLOUR,
+    SeleniumDashboard,
+    chart_shows_the_service_bars,
+)
 from tests.harness.process import ServiceProcess
 
 pytestmark = [
@@ -276,6 +282,47 @@ def test_server_restart_reconnects_and_resyncs(
     )
     dash.wait(
         lambda: dash.finds('[data-testid="portfolio"] tr[data-symbol="AMZN"]'), "the AMZN position"
+    )
+    dash.assert_console_clean(r"establish a connection", r"WebSocket", r"NetworkError")
+
+
+def test_symbol_page_chart_ticks_marks_fills_and_reloads_after_a_restart(
+    dash: EngineDashboard, account: Account, service: ServiceProcess
+) -> None:
+    account.place_order("MSFT", "buy", 1)
+    dash.login(account.username, account.password)
+    dash.wait_portfolio_loaded()
+    link = '[data-testid="watchlist"] tr[data-symbol="MSFT"] a.spark-link'
+    dash.wait(lambda: dash.finds(link), "the MSFT sparkline link")
+    dash.find(link).click()
+    dash.wait(lambda: dash.path() == "/symbols/MSFT", "the MSFT page")
+    chart = '[data-testid="candle-chart"]'
+
+    def attribute(name: str) -> str | None:
+        value: str | None = dash.find(chart).get_attribute(name)
+        return value
+
+    dash.wait(lambda: attribute("data-loads") == "1", "the chart's first load")
+    dash.wait(lambda: dash.finds(f"{chart} canvas"), "the chart's canvas")
+    dash.wait(
+        lambda: chart_shows_the_service_bars(attribute, account, "MSFT"),
+        "the chart to show the service's MSFT bars",
+    )
+    dash.wait(lambda: attribute("data-markers") == "1", "the earlier fill marked")
+    first_close = attribute("data-last-close")
+    dash.wait(lambda: attribute("data-last-close") != first_close, "the newest candle to move")
+
+    account.place_order("MSFT", "buy", 1)  # a fill elsewhere reaches the chart live
+    dash.wait(lambda: attribute("data-markers") == "2", "the live fill marked")
+
+    dash.record_states()
+    service.restart()  # bars in memory go with the process: the reload shows the new ones
+    dash.wait_state("live", timeout=20)
+    assert "reconnecting" in dash.states_seen()
+    dash.wait(lambda: attribute("data-loads") == "2", "the chart to load again")
+    dash.wait(
+        lambda: chart_shows_the_service_bars(attribute, account, "MSFT"),
+        "the reloaded chart to show the service's MSFT bars, each once",
     )
     dash.assert_console_clean(r"establish a connection", r"WebSocket", r"NetworkError")
 

@@ -1,11 +1,14 @@
-"""Watchlist smoothness under load: 50 symbols ticking 10 times a second each (~500 quotes/s),
-in Chromium, measured in the page for 5 s: frame intervals (requestAnimationFrame), long tasks
-(PerformanceObserver 'longtask') and how many row updates reached the DOM.
+"""Smoothness under load: 50 symbols ticking 10 times a second each (~500 quotes/s), in
+Chromium, measured in the page for 5 s: frame intervals (requestAnimationFrame), long tasks
+(PerformanceObserver 'longtask') and how many updates reached the DOM. Two pages: the dashboard
+with all 50 symbols on the watchlist (row updates), and a symbol page, whose candle chart
+redraws its newest candle with every quote of its symbol (chart updates).
 
-The figures are printed and written to test-results/watchlist-perf.json. The assertions are
-only what a user would call broken (quotes that stop, a table under 20 frames a second), not a
-benchmark: the machine is small (2 cores), shared with the service under test and, in CI, with
-whatever else runs; frame times there say as much about the neighbours as about the page.
+The figures are printed and written to test-results/watchlist-perf.json and chart-perf.json.
+The assertions are only what a user would call broken (quotes that stop, a page under 20 frames
+a second), not a benchmark: the machine is small (2 cores), shared with the service under test
+and, in CI, with whatever else runs; frame times there say as much about the neighbours as about
+the page.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import json
 import statistics
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,18 +30,21 @@ pytestmark = pytest.mark.e2e
 
 MEASURE_MS = 5000
 RESULTS = REPO / "test-results" / "watchlist-perf.json"
+CHART_RESULTS = REPO / "test-results" / "chart-perf.json"
 
+# Counts changes of `attribute` on `target` or below it while measuring.
 MEASURE_JS = """
-(duration) => new Promise((resolve) => {
+({ duration, target, attribute }) => new Promise((resolve) => {
   const longTasks = [];
   const observer = new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) longTasks.push(entry.duration);
   });
   observer.observe({ type: 'longtask' });
   let rowUpdates = 0;
-  const tbody = document.querySelector('[data-testid="watchlist"] tbody');
   const rows = new MutationObserver((records) => { rowUpdates += records.length; });
-  rows.observe(tbody, { subtree: true, attributes: true, attributeFilter: ['data-seq'] });
+  rows.observe(document.querySelector(target), {
+    subtree: true, attributes: true, attributeFilter: [attribute],
+  });
   const frames = [];
   const start = performance.now();
   let last = start;
@@ -76,23 +83,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def test_fifty_symbols_at_ten_ticks_a_second_stay_smooth(
-    context: BrowserContext, account: Account, record_property: Any
-) -> None:
-    symbols = [s["symbol"] for s in account.client.get("/api/symbols").json()][:50]
-    assert len(symbols) == 50
-    account.set_watchlist(symbols)
-    console = ConsoleLog()
-    dash = PlaywrightDashboard(context.new_page(), console)
-    dash.login(account.username, account.password)
-    rows = dash.page.locator('[data-testid="watchlist"] tbody tr[data-symbol]')
-    expect(rows).to_have_count(50)
-    expect(dash.page.locator('[data-testid="watchlist"] tbody tr[data-seq=""]')).to_have_count(0)
-
-    raw: dict[str, Any] = dash.page.evaluate(MEASURE_JS, MEASURE_MS)
+def measure(dash: PlaywrightDashboard, target: str, attribute: str) -> dict[str, Any]:
+    """Frame and long-task figures over MEASURE_MS, and how often `attribute` changed under
+    `target` (`updates_per_s`)."""
+    raw: dict[str, Any] = dash.page.evaluate(
+        MEASURE_JS, {"duration": MEASURE_MS, "target": target, "attribute": attribute}
+    )
     frames: list[float] = raw["frames"][1:]  # the first interval starts mid-frame
     seconds = raw["elapsed"] / 1000
-    figures = {
+    return {
         "symbols": 50,
         "tick_rate_per_symbol": 10,
         "measured_s": round(seconds, 2),
@@ -107,14 +106,56 @@ def test_fifty_symbols_at_ten_ticks_a_second_stay_smooth(
         "long_tasks": len(raw["longTasks"]),
         "long_task_ms_total": round(sum(raw["longTasks"]), 1),
         "long_task_ms_max": round(max(raw["longTasks"], default=0.0), 1),
-        "row_updates_per_s": round(raw["rowUpdates"] / seconds, 1),
+        "updates_per_s": round(raw["rowUpdates"] / seconds, 1),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+def report(figures: dict[str, Any], path: Path, what: str, record_property: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(figures, indent=2) + "\n")
     for key, value in figures.items():
         record_property(key, value)
-    print("\nwatchlist performance:", json.dumps(figures))
+    print(f"\n{what} performance:", json.dumps(figures))
+
+
+def test_fifty_symbols_at_ten_ticks_a_second_stay_smooth(
+    context: BrowserContext, account: Account, record_property: Any
+) -> None:
+    symbols = [s["symbol"] for s in account.client.get("/api/symbols").json()][:50]
+    assert len(symbols) == 50
+    account.set_watchlist(symbols)
+    console = ConsoleLog()
+    dash = PlaywrightDashboard(context.new_page(), console)
+    dash.login(account.username, account.password)
+    rows = dash.page.locator('[data-testid="watchlist"] tbody tr[data-symbol]')
+    expect(rows).to_have_count(50)
+    expect(dash.page.locator('[data-testid="watchlist"] tbody tr[data-seq=""]')).to_have_count(0)
+
+    figures = measure(dash, '[data-testid="watchlist"] tbody', "data-seq")
+    figures["row_updates_per_s"] = figures.pop("updates_per_s")
+    report(figures, RESULTS, "watchlist", record_property)
 
     assert figures["row_updates_per_s"] > 100, "the quotes did not flow: nothing was measured"
+    assert figures["fps"] >= 20, figures
+    console.assert_clean()
+
+
+def test_the_chart_page_stays_smooth_while_its_candle_moves(
+    context: BrowserContext, account: Account, record_property: Any
+) -> None:
+    console = ConsoleLog()
+    dash = PlaywrightDashboard(context.new_page(), console)
+    dash.login(account.username, account.password)
+    dash.page.goto("/symbols/AAPL")
+    chart = dash.page.get_by_test_id("candle-chart")
+    expect(chart).to_have_attribute("data-loads", "1")
+    expect(chart.locator("canvas").first).to_be_visible()
+
+    figures = measure(dash, '[data-testid="candle-chart"]', "data-last-close")
+    figures["chart_updates_per_s"] = figures.pop("updates_per_s")
+    report(figures, CHART_RESULTS, "chart", record_property)
+
+    # AAPL ticks 10 times a second; its price moves on most ticks (batched every 50 ms)
+    assert figures["chart_updates_per_s"] > 2, "the candle did not move: nothing was measured"
     assert figures["fps"] >= 20, figures
     console.assert_clean()

@@ -13,7 +13,7 @@ from market_clock import FakeTime
 
 from tradewire.cluster.bus import MemoryBus
 from tradewire.market.cache import MemoryQuoteCache, QuoteCache
-from tradewire.market.feed import MarketFeed, build_feed
+from tradewire.market.feed import PUBLISHED, QUOTE, MarketFeed, build_feed
 from tradewire.market.replay import ReplaySource
 from tradewire.market.simulated import SimulatedSource
 from tradewire.market.symbols import make_quote, select_symbols
@@ -399,6 +399,24 @@ async def test_with_a_bus_every_instance_emits_the_one_source(fake_time: FakeTim
     await runner.stop()
     assert on_runner.quotes[:20] == on_follower.quotes[:20]
     assert not follower.running
+
+
+async def test_published_fires_once_per_quote_on_the_running_instance_only(
+    fake_time: FakeTime,
+) -> None:
+    bus, cache = MemoryBus(), MemoryQuoteCache()
+    runner = simulated_feed_on_bus(cache, fake_time, bus)
+    follower = simulated_feed_on_bus(cache, fake_time, bus)  # never started
+    published_here, published_there, heard_there = Received(), Received(), Received()
+    runner.on(PUBLISHED, published_here)
+    follower.on(PUBLISHED, published_there)
+    follower.on(QUOTE, heard_there)
+    await runner.start()
+    await heard_there.wait_for(20)
+    await runner.stop()
+    assert published_here.quotes[:20] == heard_there.quotes[:20]
+    assert len({(q.symbol, q.seq) for q in published_here.quotes}) == len(published_here.quotes)
+    assert published_there.quotes == []
 
 
 def simulated_feed_on_bus(cache: QuoteCache, clock: FakeTime, bus: MemoryBus) -> MarketFeed:

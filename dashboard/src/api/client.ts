@@ -7,6 +7,7 @@
  * `onUnauthorized` (the app sends the user to /login); a 429 calls the `onRateLimited` handler.
  */
 import type {
+  BarsOut,
   ConfigOut,
   Credentials,
   ErrorResponse,
@@ -137,6 +138,11 @@ export const api = {
   quotes: (symbols: readonly string[]) =>
     request<Quote[]>('GET', `/api/quotes?symbols=${symbols.map(encodeURIComponent).join(',')}`, {
       what: 'quote',
+    }),
+  /** The newest `limit` (1-480) one-minute bars of `symbol`, oldest first. */
+  bars: (symbol: string, limit = 120) =>
+    request<BarsOut>('GET', `/api/quotes/${encodeURIComponent(symbol)}/bars?interval=1m&limit=${limit}`, {
+      what: 'chart',
     }),
   /**
    * Places an order. The Idempotency-Key makes one retry after a network failure safe: the

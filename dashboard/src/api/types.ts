@@ -37,6 +37,9 @@ export type Portfolio = Rest['Portfolio'];
 export type WatchlistIn = Rest['WatchlistIn'];
 export type WatchlistOut = Rest['WatchlistOut'];
 export type ConfigOut = Rest['ConfigOut'];
+export type Bar = Rest['Bar'];
+export type BarsOut = Rest['BarsOut'];
+export type BarInterval = BarsOut['interval'];
 
 export type Side = OrderOut['side'];
 export type OrderType = OrderOut['type'];

@@ -3,6 +3,7 @@
  * ack or a poll), then live `portfolio:update`s. While the connection is down the figures stay,
  * dimmed and marked stale. Fixed column widths and tabular figures: nothing moves as values tick.
  */
+import { Link } from 'react-router';
 import { formatMoney, formatPrice, signOf } from '../lib/decimal';
 import { formatTime } from '../lib/time';
 import { useStoreValue } from '../realtime/dashboardStore';
@@ -95,7 +96,11 @@ export function PortfolioPanel() {
           <tbody>
             {portfolio?.positions.map((p) => (
               <tr key={p.symbol} data-symbol={p.symbol}>
-                <th scope="row" className="sym">{p.symbol}</th>
+                <th scope="row" className="sym">
+                  <Link to={`/symbols/${encodeURIComponent(p.symbol)}`} className="row-link">
+                    {p.symbol}
+                  </Link>
+                </th>
                 <td className="num" data-field="quantity">{p.quantity.toLocaleString()}</td>
                 <td className="num hide-sm">{formatPrice(p.avgCost)}</td>
                 <td className="num">{formatPrice(p.last)}</td>

@@ -3,7 +3,7 @@ import type { TradeOut } from '../api/types';
 import { formatMoney, formatPrice } from '../lib/decimal';
 import { formatDateTime, formatDay, formatTime } from '../lib/time';
 
-/** Trades newest first; each row links to its trade page. */
+/** Trades newest first; each row links to its trade page, its symbol to the symbol's page. */
 export function TradesTable({ trades, compact = false }: { trades: TradeOut[] | null; compact?: boolean }) {
   return (
     <div className="table-wrap">
@@ -28,7 +28,11 @@ export function TradesTable({ trades, compact = false }: { trades: TradeOut[] | 
                   {formatTime(t.executedAt)}
                 </Link>
               </td>
-              <th scope="row" className="sym">{t.symbol}</th>
+              <th scope="row" className="sym">
+                <Link to={`/symbols/${encodeURIComponent(t.symbol)}`} className="row-link">
+                  {t.symbol}
+                </Link>
+              </th>
               <td className={`side side-${t.side}`}>{t.side}</td>
               <td className="num">{t.quantity.toLocaleString()}</td>
               <td className="num">{formatPrice(t.price)}</td>

@@ -2,10 +2,13 @@
  * Watchlist: add/remove symbols (saved with PUT /api/watchlist) and live quotes. Each row
  * subscribes to its own symbol on the QuoteBoard, which applies incoming quotes once per
  * animation frame, so a tick re-renders one row, never the table. An up-tick of `last` flashes
- * green, a down-tick red (the animation restarts on every tick by alternating two names).
+ * green, a down-tick red (the animation restarts on every tick by alternating two names). Each row
+ * has a sparkline of the symbol's last half hour, linking to its chart page.
  */
 import { memo, type SyntheticEvent, useCallback, useId, useMemo, useState, useSyncExternalStore } from 'react';
+import { Link } from 'react-router';
 import { ApiError } from '../api/client';
+import { Sparkline } from '../charts/Sparkline';
 import { formatDecimal, formatPercent, formatPrice, signOf } from '../lib/decimal';
 import { useStoreValue } from '../realtime/dashboardStore';
 import { AckError } from '../realtime/subscriptions';
@@ -46,6 +49,11 @@ const WatchRow = memo(function WatchRow({ symbol, name, onSelect, onRemove, remo
         )}
         {name && <span className="sym-name">{name}</span>}
       </th>
+      <td className="spark-cell hide-xs">
+        <Link to={`/symbols/${encodeURIComponent(symbol)}`} className="spark-link" aria-label={`${symbol} chart`}>
+          <Sparkline symbol={symbol} />
+        </Link>
+      </td>
       <td className="num hide-sm" data-field="bid">{formatPrice(quote?.bid)}</td>
       <td className="num hide-sm" data-field="ask">{formatPrice(quote?.ask)}</td>
       <td className={`num last tick-${direction} ${flash}`} data-field="last">
@@ -175,6 +183,9 @@ export function Watchlist({ onSelect }: { onSelect?: (symbol: string) => void })
           <thead>
             <tr>
               <th scope="col" className="c-sym">Symbol</th>
+              <th scope="col" className="c-spark hide-xs">
+                <span className="visually-hidden">Last 30 minutes</span>
+              </th>
               <th scope="col" className="num hide-sm c-px">Bid</th>
               <th scope="col" className="num hide-sm c-px">Ask</th>
               <th scope="col" className="num c-px">Last</th>

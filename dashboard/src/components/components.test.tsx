@@ -351,8 +351,8 @@ describe('pages', () => {
     await serverConnect(view.server);
     const table = await screen.findByRole('table', { name: 'Trades' });
     const row = table.querySelector('tr[data-trade-id="1"]') as HTMLElement;
-    expect(within(row).getByText('AAPL')).toBeInTheDocument();
-    expect(within(row).getByRole('link')).toHaveAttribute('href', '/trades/1');
+    expect(within(row).getByRole('link', { name: 'AAPL' })).toHaveAttribute('href', '/symbols/AAPL');
+    expect(within(row).getAllByRole('link')[0]).toHaveAttribute('href', '/trades/1');
   });
 
   it('a trade page of an unknown trade says so', async () => {

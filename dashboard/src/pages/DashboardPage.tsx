@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { lazy, Suspense, useState } from 'react';
 import { Link } from 'react-router';
 import { OpenOrders } from '../components/OpenOrders';
 import { OrderTicket } from '../components/OrderTicket';
@@ -7,6 +7,20 @@ import { TradesTable } from '../components/TradesTable';
 import { Watchlist } from '../components/Watchlist';
 import { useStoreValue } from '../realtime/dashboardStore';
 import { useRealtime } from '../realtime/WebSocketContext';
+
+// The charting library loads after the rest of the page (its own chunk).
+const PortfolioChart = lazy(() => import('../charts/PortfolioChart').then((m) => ({ default: m.PortfolioChart })));
+
+function ChartPlaceholder() {
+  return (
+    <section className="panel portfolio-chart" aria-busy="true">
+      <header className="panel-head">
+        <h2>Value today</h2>
+      </header>
+      <div className="value-chart" />
+    </section>
+  );
+}
 
 function RecentTrades() {
   const { store } = useRealtime();
@@ -29,6 +43,9 @@ export function DashboardPage() {
   return (
     <div className="dashboard">
       <PortfolioPanel />
+      <Suspense fallback={<ChartPlaceholder />}>
+        <PortfolioChart />
+      </Suspense>
       <div className="grid">
         <div className="col-main">
           <Watchlist onSelect={setTicketSymbol} />

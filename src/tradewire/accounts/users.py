@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -10,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tradewire.accounts.passwords import hash_password, verify_password
 from tradewire.errors import Conflict, NotFound, Unauthorized
+from tradewire.market.symbols import UNIVERSE, SymbolInfo
 from tradewire.storage.database import Database
 from tradewire.storage.models import User, WatchlistEntry
 
@@ -18,16 +20,44 @@ log = logging.getLogger(__name__)
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo-password"
 DEMO_WATCHLIST = ("AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "TSLA", "META", "JPM")
+DEFAULT_WATCHLIST_SIZE = 6
+
+
+def default_watchlist(traded: Sequence[SymbolInfo]) -> tuple[str, ...]:
+    """A new account's watchlist: the first `DEFAULT_WATCHLIST_SIZE` symbols traded here (the
+    universe's best-known names first, see `market/symbols.py`)."""
+    return tuple(info.symbol for info in traded[:DEFAULT_WATCHLIST_SIZE])
+
+
+UNIVERSE_WATCHLIST = default_watchlist(UNIVERSE)
 
 
 class UserService:
-    def __init__(self, db: Database, starting_cash: Decimal) -> None:
+    def __init__(
+        self,
+        db: Database,
+        starting_cash: Decimal,
+        *,
+        default_watchlist: Sequence[str] = UNIVERSE_WATCHLIST,
+    ) -> None:
+        """`default_watchlist`: what `register` gives an account when not told otherwise; by
+        default the universe's first symbols (the service passes the ones it trades)."""
         self._db = db
         self.starting_cash = starting_cash
+        self.default_watchlist = tuple(default_watchlist)
 
     async def register(
-        self, username: str, password: str, *, role: str = "user", watchlist: tuple[str, ...] = ()
+        self,
+        username: str,
+        password: str,
+        *,
+        role: str = "user",
+        watchlist: Sequence[str] | None = None,
     ) -> User:
+        """A new account with `STARTING_CASH` and `watchlist` (None: `default_watchlist`).
+        Raises `Conflict` (USERNAME_TAKEN) when the name exists."""
+        if watchlist is None:
+            watchlist = self.default_watchlist
         user = User(
             username=username.lower(),
             password_hash=await hash_password(password),

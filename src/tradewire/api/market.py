@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from tradewire.api.deps import ServicesDep
 from tradewire.errors import UnknownSymbol, ValidationFailed
-from tradewire.schemas import ErrorResponse, Quote, SymbolOut
+from tradewire.market.bars import MAX_BARS
+from tradewire.schemas import BarInterval, BarsOut, ErrorResponse, Quote, SymbolOut
 
 router = APIRouter(prefix="/api", tags=["market"])
 
 MAX_QUOTES_PER_REQUEST = 100
+DEFAULT_BARS = 120
 
 
 @router.get("/symbols", response_model=list[SymbolOut])
@@ -35,3 +37,24 @@ async def quotes(
         raise UnknownSymbol(f"Unknown symbol: {', '.join(unknown[:5])[:60]}.")
     found = await services.quotes.latest_many(wanted)
     return [found[s] for s in wanted if s in found]
+
+
+@router.get(
+    "/quotes/{symbol}/bars",
+    response_model=BarsOut,
+    responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}},
+)
+async def bars(
+    services: ServicesDep,
+    symbol: Annotated[str, Path(min_length=1, max_length=16)],
+    interval: BarInterval = "1m",
+    limit: Annotated[int, Query(ge=1, le=MAX_BARS)] = DEFAULT_BARS,
+) -> BarsOut:
+    """The newest `limit` (1 to 480, default 120) one-minute bars of `symbol`, oldest first;
+    `time` is the bar's start in UTC epoch seconds. Only `interval=1m` exists (anything else:
+    422 VALIDATION_ERROR). A symbol not traded here: 404 UNKNOWN_SYMBOL. Minutes without ticks
+    have no bar; a service without Redis starts with none."""
+    wanted = symbol.strip().upper()
+    if not services.feed.is_known(wanted):
+        raise UnknownSymbol(f"Unknown symbol: {wanted[:16]}.", status=404)
+    return BarsOut(symbol=wanted, interval=interval, bars=await services.bars.recent(wanted, limit))

@@ -1,7 +1,8 @@
 """The market feed: one quote source -> the quote cache -> "quote" listeners.
 
-The realtime layer and the order executor subscribe with `feed.on("quote", handler)`; the feed
-never imports them.
+The realtime layer and the order executor subscribe with `feed.on(QUOTE, handler)`; the feed
+never imports them. Writers of shared market state other than the cache (the bar recorder)
+subscribe to `PUBLISHED`, which fires on the instance that runs the source only.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ from tradewire.settings import Settings
 logger = logging.getLogger(__name__)
 
 QUOTES_CHANNEL = "quotes"
+QUOTE = "quote"
+"""Event (Quote) on every instance, for each quote of the market (the cluster's, via the bus)."""
+PUBLISHED = "published"
+"""Event (Quote) on the instance that runs the source only, once per quote it publishes, after
+the cache write and before the quote goes to the bus or the "quote" listeners."""
 
 
 class QuoteSource(Protocol):
@@ -41,7 +47,8 @@ class QuoteSource(Protocol):
 
 
 class MarketFeed(AsyncIOEventEmitter):
-    """Runs one source, writes every quote to the cache, then emits "quote" (Quote) to listeners.
+    """Runs one source, writes every quote to the cache, emits `PUBLISHED` (Quote) here, then
+    emits `QUOTE` (Quote) to listeners.
 
     Listeners should be fast: sync listeners run inline in the feed loop, async ones are
     scheduled as tasks (fire and forget; `stop` does not wait for them). A listener's exception
@@ -72,7 +79,7 @@ class MarketFeed(AsyncIOEventEmitter):
         self._cache = cache
         self._task: asyncio.Task[None] | None = None
         self._stopping: asyncio.Event | None = None  # set by stop() for the running loop
-        self._emitting: Quote | None = None  # the quote being emitted, for error context
+        self._emitting: tuple[str, Quote] | None = None  # event and quote, for error context
         self._cache_failing = False
         self.add_listener("error", self._log_listener_error)
 
@@ -158,6 +165,7 @@ class MarketFeed(AsyncIOEventEmitter):
             if self._cache_failing:
                 self._cache_failing = False
                 logger.info("quote cache writes recovered", extra={"symbol": quote.symbol})
+        self._emit_logged(PUBLISHED, quote)
         if self._bus is not None:
             await self._relay(self._bus, quote)
             return
@@ -189,9 +197,12 @@ class MarketFeed(AsyncIOEventEmitter):
         self._deliver(quote)
 
     def _deliver(self, quote: Quote) -> None:
-        self._emitting = quote
+        self._emit_logged(QUOTE, quote)
+
+    def _emit_logged(self, event: str, quote: Quote) -> None:
+        self._emitting = (event, quote)
         try:
-            self.emit("quote", quote)
+            self.emit(event, quote)
         except Exception as exc:  # only when someone removed the "error" listener
             self._log_listener_error(exc)
         finally:
@@ -199,10 +210,10 @@ class MarketFeed(AsyncIOEventEmitter):
 
     def _log_listener_error(self, exc: Exception) -> None:
         # Sync listeners fail inside emit(), so the quote is known; async ones fail later.
-        quote = self._emitting
-        context: dict[str, object] = {"event": "quote", "error_type": type(exc).__name__}
-        if quote is not None:
-            context.update(symbol=quote.symbol, seq=quote.seq)
+        context: dict[str, object] = {"event": QUOTE, "error_type": type(exc).__name__}
+        if self._emitting is not None:
+            event, quote = self._emitting
+            context.update(event=event, symbol=quote.symbol, seq=quote.seq)
         logger.error("market feed listener failed", exc_info=exc, extra=context)
 
 

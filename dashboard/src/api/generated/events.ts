@@ -50,14 +50,14 @@ export interface components {
         /**
          * ConnectRefused
          * @description The `connect_error` of a refused handshake (socket.io-client: `err.message`,
-         *     `err.data`).
+         *     `err.data`); `message` is the code in lower case.
          */
         ConnectRefused: {
             /**
              * Message
              * @enum {string}
              */
-            message: "unauthorized" | "shutting_down";
+            message: "unauthorized" | "shutting_down" | "too_many_connections";
             data: components["schemas"]["ConnectRefusedData"];
         };
         /** ConnectRefusedData */
@@ -66,7 +66,7 @@ export interface components {
              * Code
              * @enum {string}
              */
-            code: "UNAUTHORIZED" | "SHUTTING_DOWN";
+            code: "UNAUTHORIZED" | "SHUTTING_DOWN" | "TOO_MANY_CONNECTIONS";
         };
         /**
          * LatencyFigures

@@ -173,6 +173,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/quotes/{symbol}/bars": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Bars
+         * @description The newest `limit` (1 to 480, default 120) one-minute bars of `symbol`, oldest first;
+         *     `time` is the bar's start in UTC epoch seconds. Only `interval=1m` exists (anything else:
+         *     422 VALIDATION_ERROR). A symbol not traded here: 404 UNKNOWN_SYMBOL. Minutes without ticks
+         *     have no bar; a service without Redis starts with none.
+         */
+        get: operations["bars_api_quotes__symbol__bars_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/orders": {
         parameters: {
             query?: never;
@@ -312,6 +335,40 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * Bar
+         * @description One OHLC bar of `last` prices. `time` is the bar's start in UTC epoch seconds (the
+         *     minute's first second); `volume` is how many ticks the bar holds.
+         */
+        Bar: {
+            /** Time */
+            time: number;
+            /** Open */
+            open: string;
+            /** High */
+            high: string;
+            /** Low */
+            low: string;
+            /** Close */
+            close: string;
+            /** Volume */
+            volume: number;
+        };
+        /**
+         * BarsOut
+         * @description `GET /api/quotes/{symbol}/bars`: the newest bars of one symbol, oldest first.
+         */
+        BarsOut: {
+            /** Symbol */
+            symbol: string;
+            /**
+             * Interval
+             * @constant
+             */
+            interval: "1m";
+            /** Bars */
+            bars: components["schemas"]["Bar"][];
+        };
         /** ConfigOut */
         ConfigOut: {
             /** Realtimeenabled */
@@ -843,6 +900,49 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Quote"][];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    bars_api_quotes__symbol__bars_get: {
+        parameters: {
+            query?: {
+                interval?: "1m";
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                symbol: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BarsOut"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Unprocessable Entity */
