@@ -52,7 +52,7 @@ book announcements lost while Redis was unreachable)."""
 @dataclass
 class Services:
     """Every long-lived part of one instance. With `REDIS_URL` set the instance is one of a
-    cluster: the bus, the quote cache, the one-minute bars, rate limits and the Socket.IO manager
+    cluster: the bus (quotes, user pushes), the quote cache, the one-minute bars and rate limits
     live in Redis, and the feed runs on whichever instance holds the leader lease (which alone
     records the bars)."""
 
