@@ -107,13 +107,6 @@ class Outgoing:
     def text(cls, text: str) -> Outgoing:
         return cls(text.encode())
 
-    @classmethod
-    def packet(cls, packet: Packet) -> Outgoing:
-        encoded = eio.encode_packet(packet)
-        if isinstance(encoded, bytes):
-            return cls(encoded, binary=True)
-        return cls(encoded.encode())
-
     @property
     def frame(self) -> bytes:
         """The unmasked WebSocket frame (no extension is negotiated)."""
