@@ -20,6 +20,8 @@ class ProcSample:
     t: float
     cpu_s: float
     """utime + stime of the process so far, seconds (all threads)."""
+    sys_s: float
+    """stime alone: the kernel's share (socket writes and reads, epoll)."""
     rss_kb: int
     hwm_kb: int
     """Peak RSS so far (VmHWM)."""
@@ -28,13 +30,18 @@ class ProcSample:
     """Per core ("cpu0", "cpu1"...): busy (non-idle, non-iowait) seconds since boot."""
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_times(pid: int) -> tuple[float, float]:
+    """(utime, stime) of the process so far, seconds."""
     with open(f"/proc/{pid}/stat") as f:
         text = f.read()
     # the command name (field 2) may contain spaces: split after its closing parenthesis
     fields = text[text.rindex(")") + 2 :].split()
     utime, stime = int(fields[11]), int(fields[12])
-    return (utime + stime) / CLOCK_TICKS
+    return utime / CLOCK_TICKS, stime / CLOCK_TICKS
+
+
+def cpu_seconds(pid: int) -> float:
+    return sum(cpu_times(pid))
 
 
 def memory_kb(pid: int) -> dict[str, int]:
@@ -62,9 +69,11 @@ def core_busy_seconds() -> dict[str, float]:
 
 def sample(pid: int) -> ProcSample:
     mem = memory_kb(pid)
+    user_s, sys_s = cpu_times(pid)
     return ProcSample(
         t=time.monotonic(),
-        cpu_s=cpu_seconds(pid),
+        cpu_s=user_s + sys_s,
+        sys_s=sys_s,
         rss_kb=mem.get("VmRSS", 0),
         hwm_kb=mem.get("VmHWM", 0),
         threads=mem.get("Threads", 0),

@@ -7,6 +7,7 @@ to the generator's core, and writes collapsed stacks ("frame;frame;frame count" 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -25,10 +26,13 @@ def start(pid: int, seconds: float, output: Path, core: int) -> subprocess.Popen
     if uv is None:
         print("profile: uv not found; skipping py-spy", file=sys.stderr)
         return None
+    # BENCH_PROFILE_NATIVE=1: C frames too (uvloop, the kernel calls under it); py-spy then has
+    # to pause the process for each sample, which costs the server some throughput
+    native = ["--native"] if os.environ.get("BENCH_PROFILE_NATIVE") else ["--nonblocking"]
     argv = [
         uv, "tool", "run", "py-spy", "record",
         "--pid", str(pid), "--duration", str(int(seconds)), "--rate", str(RATE_HZ),
-        "--nonblocking", "--format", "raw", "--output", str(output),
+        *native, "--format", "raw", "--output", str(output),
     ]  # fmt: skip
     return subprocess.Popen(pinned(core, argv), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 

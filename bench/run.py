@@ -180,6 +180,7 @@ def server_figures(
     return {
         "server_cpu_pct": server_pct,
         "server_cpu_s": cpu,
+        "server_sys_pct": 100 * (end.sys_s - start.sys_s) / wall,
         "cpu_s_per_m_updates": cpu / delivered * 1e6 if delivered else None,
         "rss_idle_mb": idle.rss_kb / mb,
         "rss_connected_mb": connected.rss_kb / mb,

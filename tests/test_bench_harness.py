@@ -124,6 +124,32 @@ def test_lean_client_gets_every_batch_and_trade_from_both_servers() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_idle_run_holds_subscribed_sockets_and_sends_nothing() -> None:
+    """S5's shape at 20 sockets: every socket connected and subscribed, no quote window and no
+    orders, the server's memory and CPU of the idle steady state reported, and the docs' S5
+    rows rendered from the records."""
+    results = json_lines(run_bench("run.py", "--scenarios", "smoke-idle"))
+    assert sorted(str(r["server"]) for r in results) == ["node", "tradewire"]
+    for result in results:
+        assert result["idle"] is True and result["scenario_config"]["client"] == "lean"
+        assert result["connected"] == result["subscribed"] == 20, result["connect_error_reasons"]
+        assert result["quotes_expected"] == 0 and result["delivered_ratio"] is None
+        assert result["orders_sent"] == 0 and result["cpu_s_per_m_updates"] is None
+        assert result["rss_steady_mb"] > 0 and result["server_cpu_s"] >= 0
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import report
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    records = [{**r, "scenario": "S5"} for r in results]
+    table = report.targets_table(records)
+    rows = {line.split(" | ")[1]: line for line in table.splitlines() if line.startswith("| S5 |")}
+    assert "20 connected, 20 subscribed" in rows["every idle connection connected and subscribed"]
+    assert "KB at steady state" in rows["RSS per idle subscribed connection ≤ 12 KB"]
+
+
+@pytest.mark.slow
 @pytest.mark.redis
 @pytest.mark.postgres
 @pytest.mark.timeout(300)

@@ -42,6 +42,7 @@ const DEFAULTS = {
   drainS: 10,
   sampleEveryS: 0,
   tickRate: 1,
+  idle: false, // no quote window, no orders: the steady state of an idle server (S5)
   seed: 1,
   userPrefix: 'bench',
   password: 'bench-password',
@@ -279,7 +280,11 @@ async function main() {
   await sleep(cfg.warmupS * 1000);
   // a margin of about a second of ticks: every worker knows the bound before the quote after it
   const margin = Math.ceil(cfg.tickRate) + 1;
-  const { bounds: lo, source: loSource } = await seqBounds(cfg, symbolList, margin, workers);
+  // idle: an empty window (no seq is above lo and at most hi), so nothing counts as expected or
+  // delivered, and the drain ends at once
+  const { bounds: lo, source: loSource } = cfg.idle
+    ? { bounds: symbolList.map(() => Number.MAX_VALUE), source: 'none (idle)' }
+    : await seqBounds(cfg, symbolList, margin, workers);
   const steadyStart = Date.now();
   phase('steady_start');
   workers.send({ type: 'start', lo });
@@ -295,7 +300,9 @@ async function main() {
   } else {
     await sleep(cfg.steadyS * 1000);
   }
-  const { bounds: hi, source: hiSource } = await seqBounds(cfg, symbolList, margin, workers);
+  const { bounds: hi, source: hiSource } = cfg.idle
+    ? { bounds: symbolList.map(() => 0), source: 'none (idle)' }
+    : await seqBounds(cfg, symbolList, margin, workers);
   const steadyS = (Date.now() - steadyStart) / 1000;
   phase('steady_end');
   const primaryCpu = process.cpuUsage(primaryCpu0);
@@ -366,6 +373,7 @@ async function main() {
       symbols: symbolList.length,
       symbols_per_client: cfg.symbolsPerClient,
       batch: cfg.batch,
+      idle: cfg.idle,
       setup_register_s: setup.register_s,
       setup_login_s: setup.login_s,
       connected: connected.connected,

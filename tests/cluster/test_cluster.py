@@ -230,8 +230,15 @@ async def test_instances_recover_from_a_redis_restart_by_themselves(
 
     quotes = len(on_b.of("quote:update"))
     await on_b.wait_for("quote:update", count=quotes + 2, timeout=15)
-    placed = (await order(a.url, demo, symbol="AAPL", side="buy", quantity=1)).json()
-    [trade] = await on_b.wait_for("trade:executed", timeout=15)
+    response = await order(a.url, demo, symbol="AAPL", side="buy", quantity=1)
+    assert response.status_code == 201, response.text
+    placed = response.json()
+    assert placed["status"] == "filled", placed
+    try:
+        [trade] = await on_b.wait_for("trade:executed", timeout=15)
+    except TimeoutError:
+        logs = "\n".join(f"--- {i.url}\n{i.log_tail()}" for i in cluster.instances)
+        raise AssertionError(f"no trade:executed on b; the instances' logs:\n{logs}") from None
     assert trade["orderId"] == placed["orderId"]
 
 
