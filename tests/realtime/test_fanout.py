@@ -245,6 +245,31 @@ async def test_batching_sockets_are_flushed_group_by_group(
         assert [q["seq"] for q in batch["quotes"]] == [2]
 
 
+async def test_the_batch_flusher_waits_while_no_batch_is_pending(
+    quiet_server: LiveServer, connect: Connect
+) -> None:
+    """No timer runs for batches while none is due (a 6 ms timer kept an idle server at 3 % of
+    a core): a quote for plain subscribers leaves the flusher waiting; one for a batching
+    socket wakes it, and once its round has flushed every group it waits again."""
+    fanout = realtime_of(quiet_server).fanout
+    plain = await connect(quiet_server, await quiet_server.login())
+    batching = await connect(quiet_server, await quiet_server.login())
+    await plain.call("subscribe:watchlist", {"symbols": ["AAPL"]})
+    await batching.call("subscribe:watchlist", {"symbols": ["KO"], "batch": True})
+    await wait_until(lambda: not fanout.has_pending.is_set(), timeout=WAIT, what="an idle flusher")
+
+    fanout.publish(quote("AAPL", seq=2))
+    assert not fanout.has_pending.is_set()
+    assert [u["seq"] for u in await plain.wait_for("quote:update")] == [2]
+
+    fanout.publish(quote("KO", seq=2))
+    assert fanout.has_pending.is_set()
+    [batch] = await batching.wait_for("quotes:update")
+    assert [q["seq"] for q in batch["quotes"]] == [2]
+    await wait_until(lambda: not fanout.has_pending.is_set(), timeout=WAIT, what="the flusher idle")
+    assert not any(fanout.pending)
+
+
 async def test_a_connected_socket_keeps_none_of_its_handshake(
     quiet_server: LiveServer, connect: Connect
 ) -> None:

@@ -16,6 +16,7 @@ the feed (cluster/bus.py).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import zlib
 from collections.abc import Iterable
@@ -61,6 +62,8 @@ class QuoteFanout:
         self.rooms = rooms
         # pending[group][symbol] = the latest encoded quote since that group's last flush
         self.pending: list[dict[str, bytes]] = [{} for _ in range(SOCKET_GROUPS)]
+        self.has_pending = asyncio.Event()
+        """Set while some group has a quote to flush: the flusher sleeps on it when idle."""
         self.frames = 0
         """Quote frames queued for sockets, plain and batched (a counter for metrics and tests)."""
 
@@ -94,6 +97,7 @@ class QuoteFanout:
         for group in range(SOCKET_GROUPS):
             if self.rooms.count(batch_room(group, symbol)):
                 self.pending[group][symbol] = encoded
+                self.has_pending.set()
         watching = self.rooms.of(plain_room(symbol))
         if not watching:
             return 0
@@ -108,6 +112,8 @@ class QuoteFanout:
         if group is None:
             return sum(self.flush(n) for n in range(SOCKET_GROUPS))
         pending, self.pending[group] = self.pending[group], {}
+        if not any(self.pending):
+            self.has_pending.clear()
         # quotes[socket] = the encoded quotes of its symbols, in the order they came
         quotes: dict[Socket, list[bytes]] = {}
         for symbol, encoded in pending.items():

@@ -484,6 +484,7 @@ class RealtimeServer(Namespace):
         while True:
             await asyncio.sleep(STATS_INTERVAL)
             try:
+                self.guard.prune()
                 if self.ops_sockets:
                     stats = self.ops_snapshot()
                     for sid in list(self.ops_sockets):
@@ -590,15 +591,16 @@ class RealtimeServer(Namespace):
     async def _flush_batches_forever(self) -> None:
         """Flush the batching sockets' groups in turn, each after its share of the interval:
         every socket gets at most one batch per `QUOTE_BATCH_INTERVAL`, and the writes of one
-        round are spread over it rather than made in one burst."""
+        round are spread over it rather than made in one burst. With nothing to flush it waits
+        for the next quote instead (a timer every 6 ms cost an idle server 3 % of a core here)."""
         while True:
+            await self.fanout.has_pending.wait()
             for group in range(SOCKET_GROUPS):
                 await asyncio.sleep(QUOTE_BATCH_INTERVAL / SOCKET_GROUPS)
                 try:
                     self.flush_batches(group)
                 except Exception:
                     log.exception("quote batch flush failed")
-            self.guard.prune()
 
     def flush_batches(self, group: int | None = None) -> int:
         """Send each batching socket of `group` (default: every socket) the latest quotes of its
