@@ -135,8 +135,7 @@ def environment() -> dict[str, Any]:
         "os": os_name,
         "kernel": platform.release(),
         "python": platform.python_version(),
-        "python-socketio": dist("python-socketio"),
-        "python-engineio": dist("python-engineio"),
+        "websockets": dist("websockets"),
         "uvicorn": dist("uvicorn"),
         "node": _run(["node", "--version"]),
         "socket.io": _npm_version("node-server", "socket.io"),
@@ -445,8 +444,8 @@ kernel {env["kernel"]}. Server pinned to core 0, generator to core 1 (`taskset`)
 average when each run started: {loads} (other work on the machine shows up as noise;
 see the per-run `core0_other_pct` in the raw results).
 
-**Versions**: Python {env["python"]}, python-socketio {env["python-socketio"]}, python-engineio
-{env["python-engineio"]}, uvicorn {env["uvicorn"]}; Node {env["node"]}, socket.io
+**Versions**: Python {env["python"]}, websockets {env["websockets"]} (sans-I/O framing),
+uvicorn {env["uvicorn"]}; Node {env["node"]}, socket.io
 {env["socket.io"]}, socket.io-client {env["socket.io-client"]} (generator).
 
 **Commands**:
