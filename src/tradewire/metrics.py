@@ -52,6 +52,10 @@ MESSAGES_EMITTED = Counter(
     "Server emits (one per emit call, not per recipient)",
     ["event"],
 )
+QUOTE_RESYNCS = Counter(
+    "tradewire_socket_quote_resyncs_total",
+    "Sockets sent their symbols' latest quotes after quotes were dropped while they did not read",
+)
 EMIT_FAILURES = Counter("tradewire_socket_emit_failures_total", "Emits that raised", ["event"])
 RATE_LIMITED = Counter(
     "tradewire_socket_rate_limited_total",

@@ -1,7 +1,8 @@
 """The quote fan-out (fanout.py) on the transport's writer (engine.py): a quote is encoded and
 framed once for every socket that watches it, a socket's packets of one loop turn go out in
-one write and in order, and a socket that stops reading holds up nobody and is cut off once
-its buffer passes its bound."""
+one write and in order, and a socket that stops reading holds up nobody: its quotes are
+dropped and replaced by the latest when it drains, its user events queue, and it is cut off
+once they pass its bound."""
 
 from __future__ import annotations
 
@@ -110,41 +111,89 @@ async def test_a_quote_never_overtakes_a_packet_queued_before_it(
     assert client.names().index("server:notice") < client.names().index("quote:update")
 
 
-async def test_a_connection_that_is_not_writable_holds_up_nobody(
+async def test_a_connection_that_is_not_writable_holds_up_nobody_and_gets_the_latest_quotes(
     quiet_server: LiveServer, connect: Connect
 ) -> None:
     """A client that reads slowly fills its connection's buffer: the transport then says stop
-    (`pause_writing`), its frames wait in its outbox, and the others get theirs."""
+    (`pause_writing`). Its quotes are dropped, not queued, the others get theirs, and when it
+    drains it gets the latest quote of each of its symbols once."""
+    realtime = realtime_of(quiet_server)
     slow, other = [await connect(quiet_server, await quiet_server.login()) for _ in range(2)]
     for client in (slow, other):
-        await client.call("subscribe:watchlist", {"symbols": ["AMZN"]})
-    ws = engine_socket_of(quiet_server, slow).ws
-    ws.pause_writing()  # what the transport does past its high-water mark
+        await client.call("subscribe:watchlist", {"symbols": ["AMZN", "META"]})
+    socket = engine_socket_of(quiet_server, slow)
+    dropped = realtime.engine.dropped
+    socket.ws.pause_writing()  # what the transport does past its high-water mark
     try:
-        await publish(quiet_server, quote("AMZN", seq=2))
-        [received] = await other.wait_for("quote:update")
-        assert received["seq"] == 2
+        await publish(quiet_server, *(quote(s, seq=n) for n in (2, 3, 4) for s in ("AMZN", "META")))
+        received = await other.wait_for("quote:update", count=6)
+        assert [u["seq"] for u in received] == [2, 2, 3, 3, 4, 4]
         assert slow.of("quote:update") == []
-        assert engine_socket_of(quiet_server, slow).outbox
+        assert socket.outbox == []
+        assert realtime.engine.dropped - dropped == 6
     finally:
-        ws.resume_writing()  # ...and when it drains, what waited goes out
-    [late] = await slow.wait_for("quote:update")
-    assert late["seq"] == 2
+        socket.ws.resume_writing()  # ...and when it drains, the latest quotes go out
+    late = await slow.wait_for("quote:update", count=2)
+    assert sorted((u["symbol"], u["seq"]) for u in late) == [("AMZN", 4), ("META", 4)]
+    await publish(quiet_server, quote("AMZN", seq=5))
+    assert [u["seq"] for u in await slow.wait_for("quote:update", count=3)][-1] == 5
 
 
-async def test_a_socket_that_stops_reading_is_disconnected_at_its_buffer_bound(
+async def test_a_batching_socket_that_drains_gets_one_batch_of_the_latest_quotes(
+    quiet_server: LiveServer, connect: Connect
+) -> None:
+    realtime = realtime_of(quiet_server)
+    slow = await connect(quiet_server, await quiet_server.login())
+    await slow.call("subscribe:watchlist", {"symbols": ["AMZN", "META"], "batch": True})
+    socket = engine_socket_of(quiet_server, slow)
+    socket.ws.pause_writing()
+    try:
+        await publish(quiet_server, quote("AMZN", seq=7), quote("META", seq=8))
+        realtime.flush_batches()
+        assert socket.outbox == [] and socket.dropped == 1
+    finally:
+        socket.ws.resume_writing()
+    [batch] = await slow.wait_for("quotes:update")
+    assert sorted((q["symbol"], q["seq"]) for q in batch["quotes"]) == [("AMZN", 7), ("META", 8)]
+
+
+async def test_quotes_to_a_stalled_socket_are_dropped_past_the_backlog_and_its_user_events_kept(
+    quiet_server: LiveServer, connect: Connect
+) -> None:
+    """Past `drop_backlog` queued bytes a socket's quotes are dropped even while its transport
+    still takes writes (a long-polling client between two polls, say); user events queue."""
+    realtime = realtime_of(quiet_server)
+    client = await connect(quiet_server, await quiet_server.login())
+    await client.call("subscribe:watchlist", {"symbols": ["TSLA"]})
+    socket = engine_socket_of(quiet_server, client)
+    user_id = realtime.sockets[client.sio.get_sid()].user_id
+    notice = {"text": "x" * 1024}
+    for _ in range(realtime.engine.config.drop_backlog // 1024 + 1):  # one loop turn: no flush
+        realtime.sockets[client.sio.get_sid()].socket.emit("server:notice", notice)
+    queued = len(socket.outbox)
+    realtime.fanout.publish(quote("TSLA", seq=2))
+    assert len(socket.outbox) == queued and socket.dropped == 1
+    await realtime.emit_to_user(user_id, "server:notice", notice)
+    assert len(await client.wait_for("server:notice", count=queued + 1)) == queued + 1
+
+
+async def test_a_socket_that_stops_reading_is_disconnected_when_its_user_events_pass_the_bound(
     quiet_server: LiveServer, connect: Connect, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """User events are never dropped: a socket whose queue of them passes `max_buffer` bytes
+    is closed with a logged reason (and recovers by reconnecting when it reads again)."""
     realtime = realtime_of(quiet_server)
     stalled, other = [await connect(quiet_server, await quiet_server.login()) for _ in range(2)]
     for client in (stalled, other):
         await client.call("subscribe:watchlist", {"symbols": ["TSLA"]})
     socket = engine_socket_of(quiet_server, stalled)
     socket.ws.pause_writing()
-    frame_size = len(b'42["quote:update",]') + len(encode_quote(quote("TSLA", seq=2)))
+    state = realtime.sockets[stalled.sio.get_sid()]
+    notice = {"text": "x" * 4096}
 
     with caplog.at_level(logging.WARNING, logger="tradewire.realtime"):
-        for n in range(MAX_BUFFERED_BYTES // frame_size + 10):
+        for n in range(MAX_BUFFERED_BYTES // 4096 + 10):
+            state.socket.emit("server:notice", notice)
             realtime.fanout.publish(quote("TSLA", seq=n + 2))
             assert socket.outbox_bytes <= MAX_BUFFERED_BYTES
             if n % 100 == 0:

@@ -56,6 +56,9 @@ class EchoEngineHandler:
     def on_close(self, socket: EngineSocket, reason: str) -> None:
         pass
 
+    def on_drained(self, socket: EngineSocket) -> None:
+        pass
+
 
 def build() -> tuple[Any, tuple[Engine, ...]]:
     """The ASGI app and its engines (Socket.IO first)."""

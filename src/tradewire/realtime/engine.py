@@ -14,9 +14,16 @@ closes a session that sends no `3` (pong) within `ping_timeout`, all on one `Tim
 
 Writes: `send` appends an `Outgoing` to the socket's outbox and marks the socket; once per
 loop turn every marked socket is flushed, its WebSocket frames in one write (or its waiting
-GET answered). The outbox is bounded in bytes (`max_buffer`): a socket over it (a client
-that stopped reading) is closed with a logged reason. A broadcast makes one `Outgoing` and
-hands it to every socket: it is encoded and framed once.
+GET answered). A broadcast makes one `Outgoing` and hands it to every socket: it is encoded
+and framed once.
+
+Slow consumers: a socket that stops reading fills its TCP buffers, then the transport's
+(uvicorn pauses writing past its high-water mark), then the outbox. Packets marked
+`droppable` (quotes: a newer one replaces them) are not queued while the socket's WebSocket is
+paused or its outbox holds `drop_backlog` bytes; once it drains the layer above hears
+`on_drained` and sends the latest state instead. Other packets (user events) are never
+dropped: past `max_buffer` queued bytes the socket is closed with a logged reason, and its TCP
+connection is aborted if the client does not read the close either (websocket.py).
 
 Limits at the door: a POST body or WebSocket message over `max_payload` is refused with 413 /
 close 1009 having read no more than the limit; a body with more than `max_packets` packets,
@@ -66,6 +73,8 @@ class EngineConfig:
     """Packets one POST may carry: a client flushes every event since its last POST in one."""
     max_buffer: int = 4 * 1024 * 1024
     """Bytes queued for one socket and not yet written before that socket is closed."""
+    drop_backlog: int = 64 * 1024
+    """Queued bytes past which a socket's droppable packets (quotes) are dropped."""
     upgrade_timeout: float = 10.0
     allowed_origins: tuple[str, ...] = ()
     """Browser origins allowed besides the server's own (`*`: any)."""
@@ -90,17 +99,22 @@ class EngineHandler(Protocol):
 
     def on_close(self, socket: EngineSocket, reason: str) -> None: ...
 
+    def on_drained(self, socket: EngineSocket) -> None:
+        """The socket reads again after droppable packets were dropped for it."""
+
 
 class Outgoing:
     """One Engine.IO packet on its way out, encoded once however many sockets it goes to:
     `data` is the WebSocket frame's payload (the packet's text as UTF-8, or a binary
-    MESSAGE's bytes); the frame itself is made on first use and kept."""
+    MESSAGE's bytes); the frame itself is made on first use and kept. A `droppable` packet
+    may be left out for a socket that is not reading (see the module docstring)."""
 
-    __slots__ = ("_frame", "binary", "data")
+    __slots__ = ("_frame", "binary", "data", "droppable")
 
-    def __init__(self, data: bytes, *, binary: bool = False) -> None:
+    def __init__(self, data: bytes, *, binary: bool = False, droppable: bool = False) -> None:
         self.data = data
         self.binary = binary
+        self.droppable = droppable
         self._frame: bytes | None = None
 
     @classmethod
@@ -135,6 +149,7 @@ class EngineSocket:
         "awaiting_pong",
         "closed",
         "dirty",
+        "dropped",
         "due",
         "engine",
         "handler_state",
@@ -163,6 +178,8 @@ class EngineSocket:
         self.outbox: list[Outgoing] = []
         self.outbox_bytes = 0
         self.overflowed = False
+        self.dropped = 0
+        """Droppable packets left out since the socket last drained."""
         self.dirty = False
         self.closed = False
         self.awaiting_pong = False
@@ -220,6 +237,8 @@ class Engine:
         self._flush_scheduled = False
         self.writes = 0
         """WebSocket writes made by the flushes (each carries every frame of one socket)."""
+        self.dropped = 0
+        """Droppable packets left out for sockets that were not reading (a counter)."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self.accepting = True
         self.state: Any = None
@@ -337,6 +356,13 @@ class Engine:
         loop turn, in order. A socket over `max_buffer` is closed."""
         if socket.closed or socket.overflowed:
             return
+        if outgoing.droppable and (
+            socket.outbox_bytes >= self.config.drop_backlog
+            or (socket.ws is not None and not socket.ws.writable)
+        ):
+            socket.dropped += 1
+            self.dropped += 1
+            return
         socket.outbox.append(outgoing)
         socket.outbox_bytes += len(outgoing.data)
         if socket.outbox_bytes > self.config.max_buffer:
@@ -392,6 +418,8 @@ class Engine:
                         else b"".join(item.frame for item in outbox)
                     )
                     self.writes += 1
+                    if socket.dropped and ws.writable:
+                        self.drained(socket)
             elif socket.poll is not None and not socket.poll.done():
                 socket.poll.set_result(None)
 
@@ -399,6 +427,18 @@ class Engine:
         """The WebSocket drained below its high-water mark: flush what waited."""
         if socket.outbox:
             self._mark(socket)
+        elif socket.dropped:
+            self.drained(socket)
+
+    def drained(self, socket: EngineSocket) -> None:
+        """`socket` reads again after packets were dropped for it: tell the layer above."""
+        socket.dropped = 0
+        if socket.closed:
+            return
+        try:
+            self.handler.on_drained(socket)
+        except Exception:
+            log.exception("drain handler failed", extra={"sid": socket.sid})
 
     # ------------------------------------------------------------ reading
 

@@ -56,6 +56,16 @@ def group_of(sid: str) -> int:
     return zlib.crc32(sid.encode()) % SOCKET_GROUPS
 
 
+def quote_packet(encoded: bytes) -> Outgoing:
+    """A `quote:update` of one encoded quote; droppable: a newer quote replaces it."""
+    return Outgoing(_QUOTE_HEAD + encoded + b"]", droppable=True)
+
+
+def batch_packet(encoded_quotes: Iterable[bytes]) -> Outgoing:
+    """A `quotes:update` of encoded quotes; droppable, like the quotes it carries."""
+    return Outgoing(_BATCH_HEAD + b",".join(encoded_quotes) + b"]}]", droppable=True)
+
+
 class QuoteFanout:
     def __init__(self, engine: Engine, rooms: Rooms[Socket]) -> None:
         self.engine = engine
@@ -101,10 +111,24 @@ class QuoteFanout:
         watching = self.rooms.of(plain_room(symbol))
         if not watching:
             return 0
-        outgoing = Outgoing(_QUOTE_HEAD + encoded + b"]")
+        outgoing = quote_packet(encoded)
         queued = self.engine.send_many((s.connection.engine_socket for s in watching), outgoing)
         self.frames += queued
         return queued
+
+    def resend(self, socket: Socket, quotes: Iterable[Quote], *, batch: bool) -> None:
+        """Send one socket the latest `quotes` of its symbols, as it gets quotes (one batch, or
+        one `quote:update` each): after quotes were dropped for it while it did not read."""
+        encoded = [encode_quote(q) for q in quotes]
+        if not encoded:
+            return
+        engine_socket = socket.connection.engine_socket
+        if batch:
+            engine_socket.send(batch_packet(encoded))
+        else:
+            for one in encoded:
+                engine_socket.send(quote_packet(one))
+        self.frames += 1 if batch else len(encoded)
 
     def flush(self, group: int | None = None) -> int:
         """Send each batching socket of `group` (default: of every group) the latest quotes of
@@ -120,8 +144,6 @@ class QuoteFanout:
             for socket in self.rooms.of(batch_room(group, symbol)):
                 quotes.setdefault(socket, []).append(encoded)
         for socket, encoded_quotes in quotes.items():
-            socket.connection.engine_socket.send(
-                Outgoing(_BATCH_HEAD + b",".join(encoded_quotes) + b"]}]")
-            )
+            socket.connection.engine_socket.send(batch_packet(encoded_quotes))
         self.frames += len(quotes)
         return len(quotes)

@@ -107,6 +107,8 @@ class Polling:
             self.engine.forget(socket)
         body = eio.SEPARATOR.join(item.polling() for item in outbox).encode()
         await _respond(send, 200, body, "text/plain; charset=UTF-8", cors)
+        if socket.dropped:
+            self.engine.drained(socket)
 
     async def _push(
         self,

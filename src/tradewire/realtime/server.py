@@ -342,6 +342,26 @@ class RealtimeServer(Namespace):
             },
         )
 
+    def drained(self, socket: Socket) -> None:
+        """Quotes were dropped for this socket while it did not read (engine.py, slow
+        consumers); now it reads again: send it the latest quote of each of its symbols."""
+        state: SocketState | None = socket.data
+        if state is None or not state.symbols:
+            return
+        task = asyncio.create_task(self._resend_quotes(socket, state), name="quote-resync")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _resend_quotes(self, socket: Socket, state: SocketState) -> None:
+        try:
+            found = await self.quotes.latest_many(sorted(state.symbols))
+        except Exception as exc:
+            log.warning("quote resync failed", extra={"sid": socket.sid, "error": repr(exc)})
+            return
+        if socket.connected and self.sockets.get(socket.sid) is state:
+            self.fanout.resend(socket, found.values(), batch=state.batch)
+            metrics.QUOTE_RESYNCS.inc()
+
     def disconnect(self, sid: str) -> bool:
         """Disconnect one of this instance's sockets (the client gets DISCONNECT)."""
         state = self.sockets.get(sid)

@@ -84,6 +84,9 @@ class Namespace:
     def disconnected(self, socket: Socket, reason: str) -> None:
         """The socket left; `reason` is one of `DISCONNECT_REASONS`."""
 
+    def drained(self, socket: Socket) -> None:
+        """The socket reads again after packets sent as droppable were left out for it."""
+
 
 class Connection:
     """One Engine.IO session as Socket.IO sees it."""
@@ -235,6 +238,15 @@ class SocketServer:
             self._leave(sock, reason)
         connection.binary = None
         connection.request = None
+
+    def on_drained(self, socket: EngineSocket) -> None:
+        connection: Connection | None = socket.handler_state
+        if connection is None:
+            return
+        for sock in list(connection.sockets.values()):
+            namespace = self.namespaces.get(sock.namespace)
+            if namespace is not None:
+                namespace.drained(sock)
 
     def on_message(self, socket: EngineSocket, data: str | bytes) -> None:
         connection: Connection | None = socket.handler_state

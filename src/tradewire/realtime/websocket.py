@@ -231,9 +231,14 @@ class EngineWebSocket(asyncio.Protocol):
             self._close_timer = loop.call_later(CLOSE_TIMEOUT, self._drop)
 
     def _drop(self) -> None:
+        """The client did not finish the closing handshake in time. A client that stopped
+        reading would keep a plain close waiting on its unsent bytes for ever: abort."""
         self._close_timer = None
         if self.transport is not None:
-            self.transport.close()
+            if self.transport.get_write_buffer_size():
+                self.transport.abort()
+            else:
+                self.transport.close()
 
     def timer_expired(self) -> None:
         """The upgrade did not complete within the engine's `upgrade_timeout`."""
