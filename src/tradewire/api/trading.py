@@ -40,8 +40,11 @@ async def place_order(
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=128)] = None,
 ) -> OrderOut:
     """Place an order. The answer is the order as recorded: `filled`, `open` (a resting limit
-    order) or `rejected` with `rejectReason`. With `Idempotency-Key`, a retry returns the same
-    order and never executes twice."""
+    order) or `rejected` with `rejectReason` (not enough cash or shares, no quote). A request
+    that is not a valid order (quantity, price, types, an unknown symbol) is 422 and records
+    nothing. With `Idempotency-Key`, a retry with the same body returns the same order and
+    never executes twice; the same key with a different body is 422
+    `IDEMPOTENCY_KEY_REUSED`."""
     return await services.executor.place_order(session.user_id, body, idempotency_key)
 
 
@@ -53,6 +56,12 @@ async def orders(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[OrderOut]:
     return await services.executor.orders(session.user_id, status, limit)
+
+
+@router.get("/orders/{order_id}", response_model=OrderOut, responses=ERRORS)
+async def order(order_id: IdPath, session: SessionDep, services: ServicesDep) -> OrderOut:
+    """One of the user's orders (another user's answers 404 `ORDER_NOT_FOUND`)."""
+    return await services.executor.order(session.user_id, order_id)
 
 
 @router.delete("/orders/{order_id}", response_model=OrderOut, responses=ERRORS)

@@ -209,8 +209,11 @@ export interface paths {
         /**
          * Place Order
          * @description Place an order. The answer is the order as recorded: `filled`, `open` (a resting limit
-         *     order) or `rejected` with `rejectReason`. With `Idempotency-Key`, a retry returns the same
-         *     order and never executes twice.
+         *     order) or `rejected` with `rejectReason` (not enough cash or shares, no quote). A request
+         *     that is not a valid order (quantity, price, types, an unknown symbol) is 422 and records
+         *     nothing. With `Idempotency-Key`, a retry with the same body returns the same order and
+         *     never executes twice; the same key with a different body is 422
+         *     `IDEMPOTENCY_KEY_REUSED`.
          */
         post: operations["place_order_api_orders_post"];
         delete?: never;
@@ -226,7 +229,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * Order
+         * @description One of the user's orders (another user's answers 404 `ORDER_NOT_FOUND`).
+         */
+        get: operations["order_api_orders__order_id__get"];
         put?: never;
         post?: never;
         /** Cancel Order */
@@ -416,9 +423,12 @@ export interface components {
         };
         /**
          * OrderIn
-         * @description An order request. Well-formed but unacceptable values (quantity 0 or above
-         *     `MAX_QUANTITY`, a limit price of 0 or with more than 2 decimals, an unknown symbol) are not
-         *     refused here: the executor records the order as `rejected` with a reason code.
+         * @description An order request. What cannot be an order is refused (422 `VALIDATION_ERROR`, nothing
+         *     recorded): a quantity that is not a whole JSON number from 1 to `MAX_QUANTITY`, a limit
+         *     price that is not above 0 and at most `MAX_PRICE` with at most 2 decimals (a decimal
+         *     string or a JSON number), a limit order without a limit price, a market order with one.
+         *     A symbol not traded here is refused too (422 `UNKNOWN_SYMBOL`, by the executor). What the
+         *     account cannot afford is an order: recorded `rejected` with a reason code.
          */
         OrderIn: {
             /** Symbol */
@@ -1032,6 +1042,64 @@ export interface operations {
         responses: {
             /** @description Successful Response */
             201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderOut"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    order_api_orders__order_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                order_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
                 headers: {
                     [name: string]: unknown;
                 };
