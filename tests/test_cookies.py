@@ -13,6 +13,7 @@ from starlette.requests import Request
 from tests.conftest import make_settings
 from tests.support import DEMO, LiveServer
 from tradewire.api.auth import cookie_secure
+from tradewire.settings import Settings
 
 
 def request_to(url_scheme: str, host: str) -> Request:
@@ -42,9 +43,7 @@ def request_to(url_scheme: str, host: str) -> Request:
         ("https", "127.0.0.1:8443", True),
     ],
 )
-def test_auto_is_secure_except_plain_http_on_loopback(
-    scheme: str, host: str, secure: bool
-) -> None:
+def test_auto_is_secure_except_plain_http_on_loopback(scheme: str, host: str, secure: bool) -> None:
     assert cookie_secure(request_to(scheme, host), "auto") is secure
 
 
@@ -101,8 +100,6 @@ async def test_secure_on_login_and_logout(
 
 
 def test_cookie_secure_setting_parses(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tradewire.settings import Settings
-
     for raw, parsed in (("auto", "auto"), ("true", True), ("false", False)):
         monkeypatch.setenv("COOKIE_SECURE", raw)
         assert Settings(_env_file=None).cookie_secure == parsed
