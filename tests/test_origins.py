@@ -18,6 +18,7 @@ import socketio
 from tests.conftest import make_settings
 from tests.realtime.clients import Client
 from tests.support import DEMO, LiveServer
+from tradewire.api.csrf import origin_allowed
 from tradewire.settings import Settings
 
 EVIL = "https://evil.example"
@@ -47,6 +48,23 @@ def test_dev_origins_are_not_allowed_by_default(tmp_path: Path) -> None:
     assert settings.allowed_origins == ["http://127.0.0.1:8000", "http://localhost:8000"]
     dev = Settings(_env_file=None, cors_origins=f"{VITE}, http://localhost:5173")
     assert {VITE, "http://localhost:5173"} <= set(dev.allowed_origins)
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "allowed"),
+    [
+        ("http://127.0.0.1:8000", "127.0.0.1:8000", True),
+        ("https://trade.example.com", "trade.example.com", True),
+        (APP, "trade.example.com", True),  # listed
+        ("http://127.0.0.1:8001", "127.0.0.1:8000", False),  # another port
+        ("https://evil.trade.example.com", "trade.example.com", False),
+        ("https://trade.example.com.evil.example", "trade.example.com", False),
+        ("null", "trade.example.com", False),
+        ("", "", False),
+    ],
+)
+def test_origin_allowed(origin: str, host: str, allowed: bool) -> None:
+    assert origin_allowed(origin, host, [APP]) is allowed
 
 
 # ---------------------------------------------------------------- CORS

@@ -16,6 +16,8 @@ router = APIRouter(prefix="/api", tags=["accounts"])
 
 ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": ErrorResponse},
+    403: {"model": ErrorResponse, "description": "CSRF_ORIGIN_MISMATCH (cookie writes)"},
+    413: {"model": ErrorResponse},
     422: {"model": ErrorResponse},
     429: {"model": ErrorResponse},
 }

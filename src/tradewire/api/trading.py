@@ -25,8 +25,10 @@ router = APIRouter(prefix="/api", tags=["trading"])
 
 ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": ErrorResponse},
+    403: {"model": ErrorResponse, "description": "CSRF_ORIGIN_MISMATCH (cookie writes)"},
     404: {"model": ErrorResponse},
     409: {"model": ErrorResponse},
+    413: {"model": ErrorResponse},
     422: {"model": ErrorResponse},
 }
 IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
