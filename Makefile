@@ -68,6 +68,14 @@ test: system python dashboard tests/js/node_modules/.package-lock.json lint ## E
 	cd dashboard && npm test
 	uv run pytest --cov --cov-report=term --cov-report=xml $(PYTEST_ARGS)
 
+.PHONY: audit
+audit: python dashboard/node_modules/.package-lock.json tests/js/node_modules/.package-lock.json ## Known vulnerabilities in the locked dependencies: pip-audit (uv.lock) and npm audit (dashboard, tests/js)
+	uv export --frozen --all-groups --no-emit-project --quiet -o .audit-requirements.txt
+	uv run pip-audit --strict --progress-spinner off --disable-pip --require-hashes -r .audit-requirements.txt; \
+	  status=$$?; rm -f .audit-requirements.txt; exit $$status
+	cd dashboard && npm audit
+	cd tests/js && npm audit
+
 .PHONY: clean
 clean: ## Remove build output and local data
 	rm -rf .venv dashboard/dist dashboard/node_modules tests/js/node_modules data .coverage* coverage.xml

@@ -11,7 +11,9 @@ from tests.harness.process import ServiceProcess
 
 def test_demo_user_trades_against_a_real_process() -> None:
     with ServiceProcess({"MARKET_SEED": "3"}) as service:
-        with httpx.Client(base_url=service.url, timeout=10) as http:
+        # a browser's same-origin requests: the session cookie, and Origin on every write
+        origin = {"Origin": service.url}
+        with httpx.Client(base_url=service.url, timeout=10, headers=origin) as http:
             login = http.post(
                 "/api/auth/login", json={"username": "demo", "password": "demo-password"}
             )
@@ -30,7 +32,9 @@ def test_demo_user_trades_against_a_real_process() -> None:
 
 def test_state_survives_a_restart() -> None:
     with ServiceProcess({}) as service:
-        with httpx.Client(base_url=service.url, timeout=10) as http:
+        with httpx.Client(
+            base_url=service.url, timeout=10, headers={"Origin": service.url}
+        ) as http:
             http.post("/api/auth/login", json={"username": "demo", "password": "demo-password"})
             http.post("/api/orders", json={"symbol": "MSFT", "side": "buy", "quantity": 2})
             session = dict(http.cookies)

@@ -84,25 +84,6 @@ async def test_average_cost_over_two_buys(server: LiveServer) -> None:
     [
         ({"symbol": "AAPL", "side": "buy", "quantity": 10_000}, "INSUFFICIENT_CASH"),
         ({"symbol": "AAPL", "side": "sell", "quantity": 1}, "INSUFFICIENT_SHARES"),
-        ({"symbol": "ZZZZ", "side": "buy", "quantity": 1}, "UNKNOWN_SYMBOL"),
-        ({"symbol": "AAPL", "side": "buy", "quantity": 0}, "INVALID_QUANTITY"),
-        ({"symbol": "AAPL", "side": "buy", "quantity": -5}, "INVALID_QUANTITY"),
-        ({"symbol": "AAPL", "side": "buy", "quantity": 1_000_001}, "INVALID_QUANTITY"),
-        ({"symbol": "AAPL", "side": "buy", "quantity": 1, "type": "limit"}, "INVALID_PRICE"),
-        (
-            {"symbol": "AAPL", "side": "buy", "quantity": 1, "type": "limit", "limitPrice": "0"},
-            "INVALID_PRICE",
-        ),
-        (
-            {
-                "symbol": "AAPL",
-                "side": "buy",
-                "quantity": 1,
-                "type": "limit",
-                "limitPrice": "1.001",
-            },
-            "INVALID_PRICE",
-        ),
         (
             {"symbol": "AAPL", "side": "sell", "quantity": 5, "type": "limit", "limitPrice": "999"},
             "INSUFFICIENT_SHARES",
@@ -130,6 +111,93 @@ async def test_rejections_are_recorded_with_a_reason(
         recorded = (await http.get("/api/orders", params={"status": "rejected"})).json()
     assert [o["orderId"] for o in recorded] == [result["orderId"]]
     assert (await portfolio(server, sid))["cash"] == "100000.00"
+
+
+BUY = {"symbol": "AAPL", "side": "buy"}
+LIMIT_BUY = {**BUY, "quantity": 1, "type": "limit"}
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "field"),
+    [
+        ({**BUY, "quantity": 0}, "VALIDATION_ERROR", "quantity"),
+        ({**BUY, "quantity": -5}, "VALIDATION_ERROR", "quantity"),
+        ({**BUY, "quantity": 1.5}, "VALIDATION_ERROR", "quantity"),
+        ({**BUY, "quantity": 1.0}, "VALIDATION_ERROR", "quantity"),
+        ({**BUY, "quantity": 1_000_001}, "VALIDATION_ERROR", "quantity"),
+        ({**BUY, "quantity": 10**30}, "VALIDATION_ERROR", "quantity"),
+        ({**BUY, "quantity": True}, "VALIDATION_ERROR", "quantity"),
+        ({**BUY, "quantity": "5"}, "VALIDATION_ERROR", "quantity"),
+        ({**BUY, "quantity": None}, "VALIDATION_ERROR", "quantity"),
+        ({**BUY, "quantity": [1]}, "VALIDATION_ERROR", "quantity"),
+        ({"side": "buy", "quantity": 1}, "VALIDATION_ERROR", "symbol"),
+        ({**BUY, "symbol": 5, "quantity": 1}, "VALIDATION_ERROR", "symbol"),
+        ({**BUY, "side": "hold", "quantity": 1}, "VALIDATION_ERROR", "side"),
+        ({**BUY, "quantity": 1, "extra": 1}, "VALIDATION_ERROR", "extra"),
+        ({**BUY, "symbol": "ZZZZ", "quantity": 1}, "UNKNOWN_SYMBOL", "ZZZZ"),
+        (LIMIT_BUY, "VALIDATION_ERROR", "limitPrice"),
+        ({**LIMIT_BUY, "limitPrice": "0"}, "VALIDATION_ERROR", "limitPrice"),
+        ({**LIMIT_BUY, "limitPrice": "-1.00"}, "VALIDATION_ERROR", "limitPrice"),
+        ({**LIMIT_BUY, "limitPrice": "1.001"}, "VALIDATION_ERROR", "limitPrice"),
+        ({**LIMIT_BUY, "limitPrice": "NaN"}, "VALIDATION_ERROR", "limitPrice"),
+        ({**LIMIT_BUY, "limitPrice": "Infinity"}, "VALIDATION_ERROR", "limitPrice"),
+        ({**LIMIT_BUY, "limitPrice": "1000000.01"}, "VALIDATION_ERROR", "limitPrice"),
+        ({**LIMIT_BUY, "limitPrice": "cheap"}, "VALIDATION_ERROR", "limitPrice"),
+        ({**LIMIT_BUY, "limitPrice": True}, "VALIDATION_ERROR", "limitPrice"),
+        ({**BUY, "quantity": 1, "limitPrice": "10.00"}, "VALIDATION_ERROR", "limitPrice"),
+    ],
+)
+async def test_invalid_orders_are_422_and_record_nothing(
+    server: LiveServer, body: dict[str, Any], code: str, field: str
+) -> None:
+    sid = await server.login()
+    async with server.http(sid) as http:
+        r = await http.post("/api/orders", json=body)
+        assert r.status_code == 422, r.text
+        error = r.json()["error"]
+        assert error["code"] == code and field in error["message"]
+        assert (await http.get("/api/orders")).json() == []
+    assert (await portfolio(server, sid))["cash"] == "100000.00"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"symbol": "AAPL", "side": "buy", "quantity": NaN}',
+        b'{"symbol": "AAPL", "side": "buy", "quantity": Infinity}',
+        b'{"symbol": "AAPL", "side": "buy", "quantity": 1e400}',
+        b'{"symbol": "AAPL", "side": "buy", "quantity": 1, "type": "limit", "limitPrice": NaN}',
+        b'{"symbol": "AAPL", "side": "buy", "quantity": 1, "type": "limit", '
+        b'"limitPrice": -Infinity}',
+        b'{"symbol": "AAPL", "side": "buy", "quantity": 1',
+        b'["AAPL", "buy", 1]',
+        b"quantity=1",
+        b"",
+    ],
+)
+async def test_malformed_order_bodies_are_422(server: LiveServer, raw: bytes) -> None:
+    sid = await server.login()
+    async with server.http(sid) as http:
+        r = await http.post(
+            "/api/orders", content=raw, headers={"Content-Type": "application/json"}
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["code"] == "VALIDATION_ERROR"
+        assert (await http.get("/api/orders")).json() == []
+
+
+async def test_limit_prices_are_decimal_strings_or_json_numbers(server: LiveServer) -> None:
+    """Both forms are one price: `"90.10"`, `90.1` (a JSON number) and `9.01e1`."""
+    sid = await server.login()
+    await crossing_quote(server, "NVDA", "100.00")
+    prices = []
+    for price in ("90.10", 90.1, 9.01e1):
+        order = await server.place_order(
+            sid, symbol="NVDA", side="buy", quantity=1, type="limit", limitPrice=price
+        )
+        assert order["status"] == "open"
+        prices.append(order["limitPrice"])
+    assert prices == ["90.10"] * 3
 
 
 async def test_limit_order_rests_then_fills_when_the_quote_crosses(db_server: LiveServer) -> None:
@@ -257,7 +325,11 @@ async def test_other_users_orders_and_trades_are_invisible(server: LiveServer) -
     async with server.http(other) as http:
         assert (await http.get(f"/api/trades/{trade_id}")).status_code == 404
         assert (await http.delete(f"/api/orders/{order['orderId']}")).status_code == 404
+        r = await http.get(f"/api/orders/{order['orderId']}")
+        assert r.status_code == 404 and r.json()["error"]["code"] == "ORDER_NOT_FOUND"
         assert (await http.get("/api/orders")).json() == []
+    async with server.http(demo) as http:
+        assert (await http.get(f"/api/orders/{order['orderId']}")).json() == order
 
 
 async def test_idempotency_key_executes_once(db_server: LiveServer) -> None:
@@ -276,6 +348,26 @@ async def test_idempotency_key_executes_once(db_server: LiveServer) -> None:
         )
     assert {r.status_code for r in [first, *retries]} == {201}
     assert {r.json()["orderId"] for r in retries} == {first.json()["orderId"]}
+    trades = await db_server.services.executor.trades(1)
+    assert len(trades) == 1 and trades[0].quantity == 2
+
+
+async def test_idempotency_key_with_another_body_is_refused(db_server: LiveServer) -> None:
+    sid = await db_server.login()
+    headers = {"Idempotency-Key": "order-456"}
+    order = {"symbol": "META", "side": "buy", "quantity": 2}
+    async with db_server.http(sid) as http:
+        first = await http.post("/api/orders", json=order, headers=headers)
+        assert first.status_code == 201
+        other = await http.post("/api/orders", json={**order, "quantity": 3}, headers=headers)
+        assert other.status_code == 422
+        error = other.json()["error"]
+        assert error["code"] == "IDEMPOTENCY_KEY_REUSED" and "Idempotency-Key" in error["message"]
+        # the same order written differently (case, a default spelled out) is the same body
+        same = {"symbol": "meta", "side": "buy", "quantity": 2, "type": "market"}
+        again = await http.post("/api/orders", json=same, headers=headers)
+        assert again.status_code == 201 and again.json() == first.json()
+        assert len((await http.get("/api/orders")).json()) == 1
     trades = await db_server.services.executor.trades(1)
     assert len(trades) == 1 and trades[0].quantity == 2
 

@@ -25,6 +25,8 @@ from tradewire.accounts.sessions import SessionStore
 from tradewire.accounts.users import UserService, default_watchlist
 from tradewire.api import auth, health, market, ops, trading
 from tradewire.api import metrics as metrics_api
+from tradewire.api.body_limit import BodyLimitMiddleware, BodyLimits
+from tradewire.api.csrf import CsrfMiddleware
 from tradewire.api.errors import error_response, install_error_handlers
 from tradewire.api.request_id import RequestIdMiddleware
 from tradewire.cluster.bus import Bus, bus_from_url
@@ -204,12 +206,23 @@ def create_app(settings: Settings | None = None) -> Any:
     )
     api.state.services = services
     api.state.fastapi = api
+    # outermost last: request id, body limit (before anything reads the body), the CSRF
+    # check, CORS (answers preflights; no CORS headers for an origin not allowed)
     api.add_middleware(
         CORSMiddleware,
         allow_origins=settings.allowed_origins,
         allow_credentials=True,
         allow_methods=["*"],
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+    )
+    api.add_middleware(CsrfMiddleware, allowed_origins=settings.allowed_origins)
+    api.add_middleware(
+        BodyLimitMiddleware,
+        limits=BodyLimits(
+            default=settings.max_body_bytes,
+            auth=settings.max_auth_body_bytes,
+            orders=settings.max_order_body_bytes,
+        ),
     )
     api.add_middleware(RequestIdMiddleware)
     install_error_handlers(api)

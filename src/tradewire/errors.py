@@ -45,6 +45,12 @@ class UnknownSymbol(AppError):
     status, code = 422, "UNKNOWN_SYMBOL"
 
 
+class IdempotencyKeyReused(AppError):
+    """An `Idempotency-Key` already names an order with a different body."""
+
+    status, code = 422, "IDEMPOTENCY_KEY_REUSED"
+
+
 class RateLimited(AppError):
     status, code = 429, "RATE_LIMITED"
 

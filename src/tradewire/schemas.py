@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
 
 Side = Literal["buy", "sell"]
@@ -63,6 +63,15 @@ class Schema(BaseModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
+class InputSchema(Schema):
+    """Base of every payload a client sends (REST bodies, Socket.IO event payloads): strict
+    types, so `true` is not a quantity, `"5"` is not a number and `"yes"` is not a boolean.
+    The one exception is money: a `Decimal` field takes a decimal string (`"189.14"`, as the
+    service writes money) or a JSON number, never a boolean, NaN or an infinity."""
+
+    model_config = ConfigDict(strict=True)
+
+
 # ---------------------------------------------------------------- errors
 
 
@@ -78,7 +87,7 @@ class ErrorResponse(Schema):
 # ---------------------------------------------------------------- accounts
 
 
-class Credentials(Schema):
+class Credentials(InputSchema):
     username: Username
     password: Password
 
@@ -144,18 +153,34 @@ class BarsOut(Schema):
 # ---------------------------------------------------------------- trading
 
 
-class OrderIn(Schema):
-    """An order request. Well-formed but unacceptable values (quantity 0 or above
-    `MAX_QUANTITY`, a limit price of 0 or with more than 2 decimals, an unknown symbol) are not
-    refused here: the executor records the order as `rejected` with a reason code."""
+Quantity = Annotated[int, Field(strict=True, ge=1, le=MAX_QUANTITY)]
+LimitPrice = Annotated[
+    Decimal,
+    Field(strict=False, gt=0, le=MAX_PRICE, decimal_places=2, allow_inf_nan=False),
+]
+
+
+class OrderIn(InputSchema):
+    """An order request. What cannot be an order is refused (422 `VALIDATION_ERROR`, nothing
+    recorded): a quantity that is not a whole JSON number from 1 to `MAX_QUANTITY`, a limit
+    price that is not above 0 and at most `MAX_PRICE` with at most 2 decimals (a decimal
+    string or a JSON number), a limit order without a limit price, a market order with one.
+    A symbol not traded here is refused too (422 `UNKNOWN_SYMBOL`, by the executor). What the
+    account cannot afford is an order: recorded `rejected` with a reason code."""
 
     symbol: Ticker
     side: Side
-    quantity: int = Field(ge=-(10**12), le=10**12)
+    quantity: Quantity
     type: OrderType = "market"
-    limit_price: Decimal | None = Field(
-        default=None, allow_inf_nan=False, max_digits=20, decimal_places=8
-    )
+    limit_price: LimitPrice | None = None
+
+    @model_validator(mode="after")
+    def _price_matches_type(self) -> OrderIn:
+        if self.type == "limit" and self.limit_price is None:
+            raise ValueError("a limit order needs limitPrice")
+        if self.type == "market" and self.limit_price is not None:
+            raise ValueError("limitPrice is only for limit orders")
+        return self
 
 
 class OrderOut(Schema):
@@ -204,7 +229,7 @@ class Portfolio(Schema):
     as_of: datetime
 
 
-class WatchlistIn(Schema):
+class WatchlistIn(InputSchema):
     symbols: list[Ticker] = Field(max_length=50)
 
 
@@ -229,7 +254,7 @@ class TradeFailed(Schema):
     message: str
 
 
-class WatchlistSubscribe(Schema):
+class WatchlistSubscribe(InputSchema):
     """`subscribe:watchlist` / `unsubscribe:watchlist` payload."""
 
     symbols: list[Ticker] = Field(min_length=1, max_length=50)

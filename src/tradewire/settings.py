@@ -24,8 +24,10 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    """Extra origins allowed for REST and Socket.IO. The service's own origin and the
-    dashboard's dev server (http://localhost:5173, http://127.0.0.1:5173) are always allowed."""
+    """Other browser origins allowed for REST (CORS, with credentials), for cookie-authenticated
+    writes (the CSRF check) and for the Socket.IO handshake. Empty: same-origin only (the
+    service's own address, and whatever `Host` a request names, which covers the Vite dev
+    server's proxy)."""
     dashboard_dir: Path | None = None
     """Built dashboard to serve at `/`; default: `dashboard/dist` next to the source tree."""
 
@@ -44,7 +46,18 @@ class Settings(BaseSettings):
     """Login and register attempts per client address (a `limits` expression)."""
     seed_demo: bool = True
     """Create the demo account (demo / demo-password) when it does not exist."""
-    cookie_secure: bool = False
+    cookie_secure: bool | Literal["auto"] = "auto"
+    """`Secure` on the session cookie (login and logout alike). `auto`: Secure unless the
+    request came over plain http to a loopback address (`make run`, the tests), so any HTTPS
+    deployment, or one reached by another name, gets it; `true` / `false` force it."""
+
+    # --- request limits ---
+    max_body_bytes: int = Field(default=65_536, ge=1024)
+    """Largest request body for REST endpoints without a smaller limit (413 above it)."""
+    max_auth_body_bytes: int = Field(default=4096, ge=256)
+    """Largest body for `/api/auth/*` (login, register, logout), which anyone may call."""
+    max_order_body_bytes: int = Field(default=16_384, ge=256)
+    """Largest body for `/api/orders`."""
 
     # --- market ---
     market_source: Literal["simulated", "replay"] = "simulated"
@@ -92,5 +105,4 @@ class Settings(BaseSettings):
             f"http://localhost:{self.port}",
             f"http://127.0.0.1:{self.port}",
         }
-        dev = {"http://localhost:5173", "http://127.0.0.1:5173"}
-        return sorted(own | dev | set(self.cors_origins))
+        return sorted(own | set(self.cors_origins))

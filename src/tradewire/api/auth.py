@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+from typing import Literal
+
 from fastapi import APIRouter, Request, Response
 from limits import parse
 
@@ -13,6 +16,8 @@ router = APIRouter(prefix="/api", tags=["accounts"])
 
 ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": ErrorResponse},
+    403: {"model": ErrorResponse, "description": "CSRF_ORIGIN_MISMATCH (cookie writes)"},
+    413: {"model": ErrorResponse},
     422: {"model": ErrorResponse},
     429: {"model": ErrorResponse},
 }
@@ -25,6 +30,42 @@ async def limit_auth(request: Request, services: ServicesDep) -> None:
     retry_ms = await services.limiter.hit(item, "auth", client)
     if retry_ms is not None:
         raise RateLimited("Too many attempts; try again later.", retry_after_ms=retry_ms)
+
+
+def cookie_secure(request: Request, setting: bool | Literal["auto"]) -> bool:
+    """`COOKIE_SECURE`: forced on or off, or `auto`: Secure unless the request came over plain
+    http to a loopback address (127.0.0.0/8, ::1, localhost), as `make run` and the tests do.
+    Behind a TLS-terminating proxy the scheme is the proxy's `X-Forwarded-Proto` when the
+    proxy is trusted (`FORWARDED_ALLOW_IPS`); the public host name makes it Secure anyway."""
+    if isinstance(setting, bool):
+        return setting
+    if request.url.scheme == "https":
+        return True
+    host = request.url.hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
+
+
+def set_session_cookie(
+    response: Response, request: Request, services: ServicesDep, token: str, max_age: int
+) -> None:
+    """The session cookie, with the same attributes on login and on logout (a browser only
+    replaces a cookie of the same name, path and domain): HttpOnly, SameSite=Lax, Path=/,
+    Secure per `cookie_secure`."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=max_age,
+        expires=0 if max_age == 0 else None,
+        httponly=True,
+        samesite="lax",
+        secure=cookie_secure(request, services.settings.cookie_secure),
+        path="/",
+    )
 
 
 @router.post("/auth/register", status_code=201, response_model=UserOut, responses=ERRORS)
@@ -41,15 +82,7 @@ async def login(
     await limit_auth(request, services)
     user = await services.users.authenticate(body.username, body.password)
     token, info = await services.sessions.create(user)
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=services.settings.session_ttl,
-        httponly=True,
-        samesite="lax",
-        secure=services.settings.cookie_secure,
-        path="/",
-    )
+    set_session_cookie(response, request, services, token, services.settings.session_ttl)
     return LoginOut(session_id=token, user_id=user.id, expires_at=info.expires_at)
 
 
@@ -59,7 +92,7 @@ async def logout(request: Request, services: ServicesDep) -> Response:
     Logging out without a valid session is not an error."""
     await services.sessions.revoke(session_token(request))
     response = Response(status_code=204)
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
+    set_session_cookie(response, request, services, "", 0)  # expires it at once
     return response
 
 

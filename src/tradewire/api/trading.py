@@ -25,8 +25,10 @@ router = APIRouter(prefix="/api", tags=["trading"])
 
 ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": ErrorResponse},
+    403: {"model": ErrorResponse, "description": "CSRF_ORIGIN_MISMATCH (cookie writes)"},
     404: {"model": ErrorResponse},
     409: {"model": ErrorResponse},
+    413: {"model": ErrorResponse},
     422: {"model": ErrorResponse},
 }
 IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -40,8 +42,11 @@ async def place_order(
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=128)] = None,
 ) -> OrderOut:
     """Place an order. The answer is the order as recorded: `filled`, `open` (a resting limit
-    order) or `rejected` with `rejectReason`. With `Idempotency-Key`, a retry returns the same
-    order and never executes twice."""
+    order) or `rejected` with `rejectReason` (not enough cash or shares, no quote). A request
+    that is not a valid order (quantity, price, types, an unknown symbol) is 422 and records
+    nothing. With `Idempotency-Key`, a retry with the same body returns the same order and
+    never executes twice; the same key with a different body is 422
+    `IDEMPOTENCY_KEY_REUSED`."""
     return await services.executor.place_order(session.user_id, body, idempotency_key)
 
 
@@ -53,6 +58,12 @@ async def orders(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[OrderOut]:
     return await services.executor.orders(session.user_id, status, limit)
+
+
+@router.get("/orders/{order_id}", response_model=OrderOut, responses=ERRORS)
+async def order(order_id: IdPath, session: SessionDep, services: ServicesDep) -> OrderOut:
+    """One of the user's orders (another user's answers 404 `ORDER_NOT_FOUND`)."""
+    return await services.executor.order(session.user_id, order_id)
 
 
 @router.delete("/orders/{order_id}", response_model=OrderOut, responses=ERRORS)

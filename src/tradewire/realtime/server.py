@@ -63,6 +63,7 @@ from tradewire.realtime.sockets import (
 )
 from tradewire.realtime.websocket import EngineWebSocket, websocket_protocol
 from tradewire.schemas import (
+    CLIENT_EVENTS,
     Portfolio,
     Quote,
     RateLimitedEvent,
@@ -431,6 +432,9 @@ class RealtimeServer(Namespace):
             return fail("RATE_LIMITED", "Too many requests; slow down.", retryAfterMs=retry_ms)
         if handler is None:
             return fail("UNKNOWN_EVENT", "Unknown event.")
+        if CLIENT_EVENTS[event].payload is None and payload not in (None, {}):
+            # the socket's own user is the only subject: nothing in a payload may name another
+            return fail("VALIDATION_ERROR", "payload: this event takes no payload")
         try:
             return await handler(socket, state, payload)
         except ValidationError as exc:

@@ -90,6 +90,9 @@ class Order(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     idempotency_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    idempotency_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """SHA-256 (hex) of the canonical order request recorded with `idempotency_key`, so a
+    retry with another body is told apart (NULL for orders recorded before it existed)."""
     symbol: Mapped[str] = mapped_column(String(16))
     side: Mapped[str] = mapped_column(String(4))
     type: Mapped[str] = mapped_column(String(8))

@@ -14,7 +14,13 @@ Guarantees:
   is still `open`, so two matchers racing on the same quote cannot both fill it, and a cancel
   (which takes the same lock) cannot overwrite a fill.
 - An `Idempotency-Key` maps to exactly one order per user (a unique constraint, and the lookup
-  under the lock); a retry returns the recorded order and executes nothing.
+  under the lock); a retry with the same request returns the recorded order and executes
+  nothing; a retry with a different request (told apart by the SHA-256 of its canonical form,
+  `order_fingerprint`) is refused with `IdempotencyKeyReused` and executes nothing either.
+- A request that cannot be an order never becomes one: `OrderIn` refuses bad quantities and
+  prices, and a symbol not traded here raises `UnknownSymbol`, both before anything is
+  recorded. Only what the account or the market refuses (cash, shares, no quote) is recorded
+  as a `rejected` order with a `trade:failed` push.
 - Each transaction is one synchronous unit of work (`Database.run`): a single trip to the
   database's thread on SQLite, whatever the number of statements.
 
@@ -32,6 +38,8 @@ instance; the conditional fill above makes a second attempt harmless anyway.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Coroutine
@@ -46,10 +54,9 @@ from sqlalchemy.orm import Session
 
 from tradewire import metrics
 from tradewire.cluster.bus import Bus, MemoryBus
-from tradewire.errors import Conflict, NotFound
+from tradewire.errors import Conflict, IdempotencyKeyReused, NotFound, UnknownSymbol
 from tradewire.market.cache import QuoteCache
 from tradewire.schemas import (
-    MAX_PRICE,
     MAX_QUANTITY,
     OrderIn,
     OrderOut,
@@ -102,6 +109,22 @@ class RestingOrder:
         if self.side == "buy":
             return quote.ask <= self.limit_price
         return quote.bid >= self.limit_price
+
+
+def order_fingerprint(req: OrderIn) -> str:
+    """SHA-256 (hex) of the order request in a canonical form: the validated fields (symbol
+    upper-cased, defaults filled in, the limit price normalised so `"189.10"` and `189.1` are
+    one price), as JSON with sorted keys. Same fingerprint: the same order."""
+    price = req.limit_price
+    canonical = {
+        "symbol": req.symbol,
+        "side": req.side,
+        "type": req.type,
+        "quantity": req.quantity,
+        "limitPrice": None if price is None else format(price.normalize(), "f"),
+    }
+    encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(encoded).hexdigest()
 
 
 def order_out(o: Order) -> OrderOut:
@@ -199,12 +222,23 @@ class TradeExecutor(AsyncIOEventEmitter):
 
     async def _place_order(self, user_id: int, req: OrderIn, key: str | None) -> OrderOut:
         metrics.mark_order_received()
+        if not self._is_known(req.symbol):
+            raise UnknownSymbol(f"Unknown symbol: {req.symbol}.")
         try:
-            price, reason = await self._validate(req), None
+            price, reason = await self._price(req), None
         except Rejected as exc:
             price, reason = None, exc.reason
+        fingerprint = order_fingerprint(req) if key is not None else None
         placed = await self._db.run(
-            partial(_place, user_id=user_id, req=req, key=key, price=price, reason=reason)
+            partial(
+                _place,
+                user_id=user_id,
+                req=req,
+                key=key,
+                fingerprint=fingerprint,
+                price=price,
+                reason=reason,
+            )
         )
         order = placed.order
         if placed.replayed:
@@ -222,16 +256,9 @@ class TradeExecutor(AsyncIOEventEmitter):
             )
         return order_out(order)
 
-    async def _validate(self, req: OrderIn) -> Decimal | None:
-        """The fill price if the order executes now, None for a limit order that will rest."""
-        if not self._is_known(req.symbol):
-            raise Rejected("UNKNOWN_SYMBOL")
-        if not 1 <= req.quantity <= MAX_QUANTITY:
-            raise Rejected("INVALID_QUANTITY")
-        if req.type == "limit":
-            lp = req.limit_price
-            if lp is None or lp <= 0 or lp > MAX_PRICE or lp != lp.quantize(Decimal("0.01")):
-                raise Rejected("INVALID_PRICE")
+    async def _price(self, req: OrderIn) -> Decimal | None:
+        """The fill price if the order executes now, None for a limit order that will rest.
+        `req` is valid (OrderIn) and its symbol traded here."""
         quote = await self._quotes.latest(req.symbol)
         if quote is None:
             raise Rejected("NO_QUOTE")
@@ -352,6 +379,13 @@ class TradeExecutor(AsyncIOEventEmitter):
         rows = await self._db.read(lambda tx: list(tx.scalars(query)))
         return [order_out(o) for o in rows]
 
+    async def order(self, user_id: int, order_id: int) -> OrderOut:
+        """One of the user's orders; another user's is `ORDER_NOT_FOUND`, like a missing one."""
+        o = await self._db.read(lambda tx: tx.get(Order, order_id))
+        if o is None or o.user_id != user_id:
+            raise NotFound("No such order.", code="ORDER_NOT_FOUND")
+        return order_out(o)
+
     async def trades(self, user_id: int, limit: int = 50) -> list[TradeOut]:
         query = select(Trade).where(Trade.user_id == user_id).order_by(Trade.id.desc()).limit(limit)
         rows = await self._db.read(lambda tx: list(tx.scalars(query)))
@@ -387,17 +421,25 @@ def _place(
     user_id: int,
     req: OrderIn,
     key: str | None,
+    fingerprint: str | None,
     price: Decimal | None,
     reason: RejectReason | None,
 ) -> Placed:
-    """Record a new order: rejected with `reason`, filled at `price`, or resting (no price)."""
+    """Record a new order: rejected with `reason`, filled at `price`, or resting (no price).
+    With `key`: the order already recorded under it, when `fingerprint` matches its request."""
     user = _lock_user(tx, user_id)
     if key is not None and (existing := _order_by_key(tx, user_id=user_id, key=key)) is not None:
+        if existing.idempotency_hash not in (None, fingerprint):
+            raise IdempotencyKeyReused(
+                "This Idempotency-Key was already used for a different order; "
+                "use a new key for a new order."
+            )
         return Placed(existing, replayed=True)
     now = utcnow()
     order = Order(
         user_id=user_id,
         idempotency_key=key,
+        idempotency_hash=fingerprint,
         symbol=req.symbol[:16],
         side=req.side,
         type=req.type,
