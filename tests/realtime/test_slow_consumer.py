@@ -1,11 +1,11 @@
 """A client that stops reading for 30 s while quotes flow at full rate, against the real process.
 
-The stalled client is a raw WebSocket (websockets' sans-I/O client over a blocking socket with a
-small receive buffer), so it really stops reading: the server's kernel buffer fills, then the
-transport pauses, then quotes for it are dropped rather than queued (engine.py, slow
-consumers). Checked: the server's RSS stays bounded while it is stalled, a reading client of
-another user keeps getting its quotes meanwhile, and when the stalled client reads again it is
-still connected, gets the latest quotes of its symbols and its acks.
+The stalled client is a raw WebSocket (tests/realtime/raw.py) with a small receive buffer, so it
+really stops reading: the server's kernel buffer fills, then the transport pauses, then quotes
+for it are dropped rather than queued (engine.py, slow consumers). Checked: the server's RSS
+stays bounded while it is stalled, a reading client of another user keeps getting its quotes
+meanwhile, and when the stalled client reads again it is still connected, gets the latest
+quotes of its symbols and its acks.
 
 Latencies and RSS are printed (run with -s), not asserted tightly: this runs on a busy machine.
 """
@@ -13,22 +13,17 @@ Latencies and RSS are printed (run with -s), not asserted tightly: this runs on 
 from __future__ import annotations
 
 import asyncio
-import socket
 import statistics
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
 import pytest
-from websockets.client import ClientProtocol
-from websockets.frames import Frame, Opcode
-from websockets.http11 import Response
-from websockets.uri import parse_uri
 
 from tests.harness import ServiceProcess
 from tests.realtime.clients import WAIT, Client
+from tests.realtime.raw import RawClient, connected_client
 from tests.realtime.test_flood import register
 from tests.realtime.test_lifecycle import login, service_env
 
@@ -47,80 +42,8 @@ def rss_mb(pid: int) -> float:
     raise AssertionError(f"no VmRSS for pid {pid}")
 
 
-class RawClient:
-    """One Engine.IO/Socket.IO session over a blocking TCP socket that reads only when told."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
-        self.sock.settimeout(WAIT)
-        self.sock.connect(("127.0.0.1", port))
-        self.proto = ClientProtocol(
-            parse_uri(f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"),
-            max_size=None,
-        )
-        self.proto.send_request(self.proto.connect())
-        self._flush()
-        self.inbox: list[str] = []
-        self.open = False
-        self.closed = False
-
-    def _flush(self) -> None:
-        for data in self.proto.data_to_send():
-            if data:
-                self.sock.sendall(data)
-
-    def send(self, text: str) -> None:
-        self.proto.send_text(text.encode())
-        self._flush()
-
-    def read_once(self) -> None:
-        """One recv: frames decoded into `inbox`, pings answered."""
-        data = self.sock.recv(65536)
-        if not data:
-            self.closed = True
-            self.proto.receive_eof()
-        else:
-            self.proto.receive_data(data)
-        for event in self.proto.events_received():
-            if isinstance(event, Response):
-                assert event.status_code == 101, event
-                self.open = True
-            elif isinstance(event, Frame):
-                if event.opcode is Opcode.TEXT:
-                    text = bytes(event.data).decode()
-                    if text == "2":
-                        self.send("3")
-                    self.inbox.append(text)
-                elif event.opcode is Opcode.CLOSE:
-                    self.closed = True
-        self._flush()
-
-    def read_until(self, wanted: Any, what: str, timeout: float = WAIT) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            for i, text in enumerate(self.inbox):
-                if wanted(text):
-                    del self.inbox[: i + 1]
-                    return text
-            self.inbox.clear()
-            assert not self.closed, f"connection closed while waiting for {what}"
-            assert time.monotonic() < deadline, f"no {what} within {timeout} s"
-            self.read_once()
-
-    def events(self, name: str) -> list[Any]:
-        prefix = f'42["{name}",'
-        return [orjson.loads(t[2:])[1] for t in self.inbox if t.startswith(prefix)]
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 def stalled_client(port: int, session_id: str, symbols: list[str]) -> RawClient:
-    client = RawClient(port)
-    client.read_until(lambda t: t.startswith("0{"), "the Engine.IO open packet")
-    client.send("40" + orjson.dumps({"sessionId": session_id}).decode())
-    client.read_until(lambda t: t.startswith('40{"sid"'), "the CONNECT reply")
+    client = connected_client(port, session_id, rcvbuf=16 * 1024)
     client.send('421["subscribe:watchlist",' + orjson.dumps({"symbols": symbols}).decode() + "]")
     ack = client.read_until(lambda t: t.startswith("431"), "the subscribe ack")
     assert orjson.loads(ack[3:])[0]["ok"], ack
