@@ -17,8 +17,8 @@ from tests.realtime.test_lifecycle import service_env
 from tests.support import LiveServer
 from tradewire.client import (
     QUOTE_UPDATE,
-    TRADE_EXECUTED,
     SERVER_SHUTDOWN,
+    TRADE_EXECUTED,
     RateLimited,
     Snapshots,
     TradewireClient,
