@@ -1,0 +1,149 @@
+"""Reconnecting against real servers, as docs/WEBSOCKET.md ("Reconnecting") tells clients to:
+after a server-side disconnect and after a dropped transport the client connects again with
+back-off and sends its subscriptions again; after a logout it stops with `Unauthorized`; a
+`RATE_LIMITED` refusal is honoured until `retryAfterMs` has passed."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.client.conftest import MakeClient
+from tests.harness import ServiceProcess
+from tests.harness.waiting import clear_of_a_minute_edge, wait_until
+from tests.realtime.clients import WAIT, metric
+from tests.realtime.test_lifecycle import service_env
+from tests.support import LiveServer
+from tradewire.client import (
+    QUOTE_UPDATE,
+    SERVER_SHUTDOWN,
+    TRADE_EXECUTED,
+    RateLimited,
+    Snapshots,
+    TradewireClient,
+    Unauthorized,
+)
+from tradewire.client.connection import SERVER_DISCONNECT, TRANSPORT_CLOSE
+
+
+def record(client: TradewireClient) -> tuple[list[Snapshots], list[str]]:
+    connects: list[Snapshots] = []
+    disconnects: list[str] = []
+    client.on_connect(connects.append)
+    client.on_disconnect(disconnects.append)
+    return connects, disconnects
+
+
+async def reconnected(connects: list[Snapshots], count: int, timeout: float = WAIT) -> Snapshots:
+    await wait_until(
+        lambda: len(connects) >= count,
+        timeout=timeout,
+        what=f"connect #{count} and its resubscriptions (got {len(connects)})",
+    )
+    return connects[count - 1]
+
+
+async def test_after_a_server_side_disconnect_it_reconnects_and_resubscribes(
+    server: LiveServer, make_client: MakeClient
+) -> None:
+    client = await make_client(server, reconnect_delay=0.05)
+    connects, disconnects = record(client)
+    await client.connect()
+    await client.subscribe_portfolio()
+    await client.subscribe_trades()
+    await client.subscribe_watchlist(["AAPL", "MSFT"], batch=False)
+    await client.unsubscribe_watchlist(["MSFT"])
+    realtime = server.services.realtime
+    assert realtime is not None
+    first_sid = client.sid
+    assert first_sid is not None
+
+    assert realtime.disconnect(first_sid)
+
+    snapshots = await reconnected(connects, 2)
+    assert disconnects == [SERVER_DISCONNECT]
+    assert snapshots.reconnect and client.reconnect_attempts == 1
+    assert snapshots.portfolio is not None and snapshots.portfolio.portfolio.user_id == 1
+    assert snapshots.trades is not None
+    assert snapshots.quotes is not None
+    assert [q.symbol for q in snapshots.quotes.quotes] == ["AAPL"]
+    assert client.sid not in (None, first_sid)
+    assert realtime.sockets[client.sid].symbols == {"AAPL"}  # type: ignore[index]
+    async with client.stream(QUOTE_UPDATE) as quotes, asyncio.timeout(WAIT):
+        assert (await anext(quotes)).symbol == "AAPL"
+
+
+async def test_after_logout_it_stops_with_unauthorized(
+    server: LiveServer, make_client: MakeClient
+) -> None:
+    client = await make_client(server, reconnect_delay=0.05)
+    connects, disconnects = record(client)
+    await client.connect()
+    trades = client.stream(TRADE_EXECUTED)
+
+    await client.rest.logout()
+
+    with pytest.raises(Unauthorized):
+        async with asyncio.timeout(WAIT):
+            await client.wait_closed()
+    assert disconnects == [SERVER_DISCONNECT]
+    assert client.reconnect_attempts == 1 and len(connects) == 1
+    assert not client.connected
+    with pytest.raises(Unauthorized):
+        await anext(trades)
+
+
+async def test_a_rate_limited_event_is_not_sent_again_before_retry_after(
+    server: LiveServer, make_client: MakeClient
+) -> None:
+    await clear_of_a_minute_edge()
+    client = await make_client(server)
+    await client.connect()
+    with pytest.raises(RateLimited) as refused:
+        for _ in range(31):  # 30 a minute per user
+            await client.subscribe_portfolio()
+    assert refused.value.retry_after_ms > 0 and refused.value.code == "RATE_LIMITED"
+    counted = metric("tradewire_socket_rate_limited_total", event="subscribe:portfolio")
+
+    with pytest.raises(RateLimited) as again:
+        await client.subscribe_portfolio()
+
+    assert 0 < again.value.retry_after_ms <= refused.value.retry_after_ms
+    assert metric("tradewire_socket_rate_limited_total", event="subscribe:portfolio") == counted
+    await client.subscribe_trades()  # other kinds of events are not held back
+
+
+@pytest.mark.slow
+async def test_after_a_restart_and_after_a_crash_it_reconnects_and_resubscribes() -> None:
+    """SIGTERM: `server:shutdown` then a server-side disconnect, the back-off starts at its
+    `reconnectAfterMs`. SIGKILL: the transport just drops. Both times a new process on the same
+    port and data directory takes the same session, and the client carries on."""
+    with ServiceProcess(service_env()) as service:
+        async with TradewireClient(service.url, reconnect_delay=0.2) as client:
+            connects, disconnects = record(client)
+            await client.login("demo", "demo-password")
+            await client.connect()
+            await client.subscribe_watchlist(["AAPL"])
+            fills = client.stream(TRADE_EXECUTED)
+            notices = client.stream(SERVER_SHUTDOWN)
+
+            await asyncio.to_thread(service.restart)
+
+            snapshots = await reconnected(connects, 2, timeout=30)
+            assert disconnects == [SERVER_DISCONNECT]
+            assert (await anext(notices)).reconnect_after_ms == 1000
+            assert snapshots.quotes is not None
+            assert [q.symbol for q in snapshots.quotes.quotes] == ["AAPL"]
+
+            await asyncio.to_thread(service.kill)
+            await wait_until(lambda: disconnects[1:], timeout=WAIT, what="the crash noticed")
+            assert disconnects[1] == TRANSPORT_CLOSE
+            await asyncio.to_thread(service.start)
+
+            snapshots = await reconnected(connects, 3, timeout=30)
+            assert snapshots.quotes is not None
+            order = await client.place_order("AAPL", "buy", 1)
+            async with asyncio.timeout(WAIT):
+                fill = await anext(fills)
+            assert fill.order_id == order.order_id
