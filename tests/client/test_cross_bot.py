@@ -1,10 +1,10 @@
-"""examples/cross_bot.py as a user runs it: a subprocess against a real server whose simulated
-market moves, with the level at the current price.
+"""examples/cross_bot.py as a user runs it: a subprocess against a real server.
 
-How soon a random walk comes back to where it was is heavy-tailed: the chance it has not within
-t seconds is about 0.8 / sqrt(ticks per second * t), whatever the symbol. So the market here
-ticks 200 times a second (two symbols only, to keep it cheap): within 90 s the cross is all but
-certain."""
+The market replays a file that swings NFLX from 99.00 to 101.00 and back every 200 ms, in a
+loop, so the bot's level (100.50) is crossed within half a second whatever moment it starts
+at. On a cross down the bot's buy limit at 100.50 is marketable (ask 99.02) and fills at once;
+on a cross up it rests until the next 99.00.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tests.support import LiveServer
 
 ROOT = Path(__file__).resolve().parents[2]
 BOT = ROOT / "examples" / "cross_bot.py"
-RUN_TIMEOUT = 90.0
+RUN_TIMEOUT = 30.0
 
 
 async def run_bot(*args: str) -> tuple[int, str]:
@@ -45,22 +45,30 @@ async def run_bot(*args: str) -> tuple[int, str]:
 async def test_the_bot_places_a_limit_order_when_the_price_crosses_its_level(
     tmp_path: Path, migrated_database: Path
 ) -> None:
+    ticks = tmp_path / "swing.csv"
+    rows = [
+        "offset_ms,symbol,bid,ask,last",
+        "0,NFLX,98.98,99.02,99.00",
+        "200,NFLX,100.98,101.02,101.00",
+    ]
+    ticks.write_text("\n".join(rows) + "\n")
     settings = fresh_settings(
-        tmp_path, migrated_database, market_symbols="NFLX,AAPL", market_tick_rate=200.0
+        tmp_path,
+        migrated_database,
+        market_source="replay",
+        market_replay_file=ticks,
+        market_replay_loop=True,
     )
     async with LiveServer(settings) as server:
-        await crosses_and_places(server)
+        await crosses_and_places(server, Decimal("100.50"))
 
 
-async def crosses_and_places(server: LiveServer) -> None:
+async def crosses_and_places(server: LiveServer, level: Decimal) -> None:
     session_id = await server.login()
-    async with server.http(session_id) as http:
-        [quote] = (await http.get("/api/quotes", params={"symbols": "NFLX"})).json()
-    level = Decimal(quote["last"])
 
     code, output = await run_bot(
         "--url", server.url, "--symbol", "NFLX", "--level", str(level),
-        "--side", "buy", "--quantity", "3", "--verbose",
+        "--side", "buy", "--quantity", "3", "--wait-fill", "--verbose",
     )  # fmt: skip
 
     assert code == 0, output
@@ -69,8 +77,13 @@ async def crosses_and_places(server: LiveServer) -> None:
         orders = (await http.get("/api/orders")).json()
     assert [(o["symbol"], o["side"], o["type"], o["quantity"], Decimal(o["limitPrice"]))
             for o in orders] == [("NFLX", "buy", "limit", 3, level)]  # fmt: skip
-    assert orders[0]["status"] in ("open", "filled")
-    assert f"order {orders[0]['orderId']} is {orders[0]['status']}" in output
+    [order] = orders
+    assert order["status"] == "filled", order
+    # a cross down makes the buy limit marketable (it fills at once); a cross up rests it until
+    # the next 99.00, which --wait-fill waits for
+    assert f"order {order['orderId']} is filled" in output or (
+        f"order {order['orderId']} is open" in output and "filled: buy 3 NFLX at 99.02" in output
+    ), output
 
 
 async def test_the_bot_refuses_a_level_that_is_not_a_price(server: LiveServer) -> None:
