@@ -128,7 +128,9 @@ def service(dashboard_dist: Path, service_env: dict[str, str]) -> Iterator[Servi
 
 @dataclass
 class Account:
-    """A user of the service, with an API client logged in as a separate session."""
+    """A user of the service, with an API client logged in as a separate session: a script or a
+    second device, so it authenticates with `Authorization: Bearer` (cookie-authenticated writes
+    must come from a browser page of an allowed origin)."""
 
     base_url: str
     username: str
@@ -145,6 +147,8 @@ class Account:
         )
         res.raise_for_status()
         self.session_id = str(res.json()["sessionId"])
+        self.client.cookies.clear()
+        self.client.headers["Authorization"] = f"Bearer {self.session_id}"
         return self.session_id
 
     def place_order(self, symbol: str, side: str, quantity: int, **extra: Any) -> dict[str, Any]:

@@ -275,7 +275,9 @@ def test_session_revoked_while_live_lands_on_login(
     # the session ends elsewhere (signed out on another device, or expired): the server drops
     # its sockets; the dashboard's reconnect is refused and the user lands on /login
     with httpx.Client(
-        base_url=service.url, cookies={"tw_session": session_id}, trust_env=False
+        base_url=service.url,
+        headers={"Authorization": f"Bearer {session_id}"},
+        trust_env=False,
     ) as other:
         assert other.post("/api/auth/logout").status_code == 204
     expect(dash.page).to_have_url(re.compile(r"/login$"))
