@@ -202,8 +202,11 @@ export class TradewireClient {
   private readonly wanted: Subscriptions = { portfolio: false, trades: false, ops: false, watchlist: [], batch: false };
   /** Event kind -> epoch ms before which the server refuses it (from RATE_LIMITED). */
   private readonly retryAt = new Map<ClientEventName, number>();
-  private readonly sleeps = new Set<{ timer: unknown; reject: (error: unknown) => void }>();
-  private reconnectTimer: unknown = null;
+  private readonly sleeps = new Set<{ timer: ReturnType<typeof setTimeout>; reject: (error: unknown) => void }>();
+  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly onReconnectAttempt = (attempt: number): void => {
+    this.dispatch('reconnect_attempt', attempt);
+  };
   /** Counts connects: a retry loop of an older connection stops when it changed. */
   private generation = 0;
   private closed = true;
@@ -289,6 +292,14 @@ export class TradewireClient {
     this.socket.disconnect();
   }
 
+  /** `close()`, and every listener off the socket and off the client: it is not used again. */
+  dispose(): void {
+    this.close();
+    this.handlers.clear();
+    this.socket.io.off('reconnect_attempt', this.onReconnectAttempt);
+    this.socket.removeAllListeners();
+  }
+
   /** `close()`, then `POST /api/auth/logout` (with the session id, else the cookie). */
   async logout(): Promise<void> {
     this.close();
@@ -321,7 +332,7 @@ export class TradewireClient {
     s.on('connect', () => this.onConnect());
     s.on('disconnect', (reason) => this.onDisconnect(reason));
     s.on('connect_error', (error) => this.onConnectError(error));
-    s.io.on('reconnect_attempt', (attempt) => this.dispatch('reconnect_attempt', attempt));
+    s.io.on('reconnect_attempt', this.onReconnectAttempt);
     s.on('server:shutdown', (notice) => {
       this.backoff.shutdown(notice.reconnectAfterMs);
       this.dispatch('server:shutdown', notice);
