@@ -118,6 +118,9 @@ export interface LifecycleEvents {
   reconnect_attempt: (attempt: number) => void;
   /** After each connect, once every remembered subscription has answered. */
   resubscribed: (snapshots: Resubscribed) => void;
+  /** A remembered subscription sent again after a connect was refused as `RATE_LIMITED`; the
+   * client sends it once more after `error.retryAfterMs`. */
+  subscription_retry: (error: RateLimitedError) => void;
   /** A remembered subscription that failed when sent again (after its rate-limit retries). */
   subscription_error: (error: TradewireError) => void;
 }
@@ -420,6 +423,7 @@ export class TradewireClient {
     payload: PayloadArgs<E>,
     retries: number,
     generation: number,
+    onRetry?: (error: RateLimitedError) => void,
   ): Promise<AckOf<E>> {
     for (let attempt = 0; ; attempt += 1) {
       const wait = (this.retryAt.get(event) ?? 0) - Date.now();
@@ -429,6 +433,7 @@ export class TradewireClient {
       } catch (error) {
         const again = error instanceof RateLimitedError && attempt < retries && this.generation === generation;
         if (!again || !this.socket.connected) throw error;
+        onRetry?.(error);
       }
     }
   }
@@ -571,13 +576,16 @@ export class TradewireClient {
   /** Sends every remembered subscription again (after a connect) and reports the snapshots. */
   private async resubscribe(generation: number): Promise<void> {
     const w = this.wanted;
+    const onRetry = (error: RateLimitedError) => this.dispatch('subscription_retry', error);
+    const again = <E extends ClientEventName>(event: E, ...payload: PayloadArgs<E>) =>
+      this.requestWithRetries(event, payload, this.rateLimitRetries, generation, onRetry);
     const jobs: { [K in keyof SyncOutcome]: Promise<unknown> } = {};
-    if (w.portfolio) jobs.portfolio = this.subscribeNow('subscribe:portfolio');
-    if (w.trades) jobs.trades = this.subscribeNow('subscribe:trades');
+    if (w.portfolio) jobs.portfolio = again('subscribe:portfolio');
+    if (w.trades) jobs.trades = again('subscribe:trades');
     if (w.watchlist.length > 0) {
-      jobs.watchlist = this.subscribeNow('subscribe:watchlist', { symbols: [...w.watchlist], batch: w.batch });
+      jobs.watchlist = again('subscribe:watchlist', { symbols: [...w.watchlist], batch: w.batch });
     }
-    if (w.ops) jobs.ops = this.subscribeNow('subscribe:ops');
+    if (w.ops) jobs.ops = again('subscribe:ops');
     const keys = Object.keys(jobs) as (keyof SyncOutcome)[];
     const settled = await Promise.allSettled(keys.map((k) => jobs[k]));
     const outcome: Record<string, PromiseSettledResult<unknown>> = {};

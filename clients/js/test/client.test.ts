@@ -287,6 +287,32 @@ describe('TradewireClient: rate limits', () => {
     expect(await trades).toEqual([trade(2)]);
   });
 
+  it('tells subscription_retry when a resubscription is rate limited, then sends it after retryAfterMs', async () => {
+    const { client, socket } = setup();
+    void client.connect();
+    socket.serverConnect();
+    await client.subscribePortfolio();
+    const retries = vi.fn();
+    const resubscribed = vi.fn();
+    client.on('subscription_retry', retries);
+    client.on('resubscribed', resubscribed);
+    let refusals = 1;
+    socket.answers['subscribe:portfolio'] = () =>
+      refusals-- > 0
+        ? { ok: false, error: { code: 'RATE_LIMITED', message: 'too many', retryAfterMs: 5000 } }
+        : { ok: true, portfolio: portfolio('5.00') };
+
+    socket.serverDisconnect('transport close');
+    socket.serverConnect();
+    await settle();
+    expect(retries).toHaveBeenCalledTimes(1);
+    expect(retries.mock.calls[0]?.[0]).toBeInstanceOf(RateLimitedError);
+    expect(resubscribed).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(5000);
+    await settle();
+    expect(resubscribed).toHaveBeenCalledWith({ portfolio: portfolio('5.00') });
+  });
+
   it('gives up after rateLimitRetries and rejects with RateLimitedError', async () => {
     const { client, socket } = setup({ rateLimitRetries: 1 });
     void client.connect();

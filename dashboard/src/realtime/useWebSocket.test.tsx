@@ -325,7 +325,6 @@ describe('useWebSocket', () => {
         ? { ok: false, error: { code: 'RATE_LIMITED', message: 'Too many requests', retryAfterMs: 1500 } }
         : { ok: true, trades: [trade(3)] };
     act(() => socket.serverConnect());
-    act(() => socket.push('rate_limited', { event: 'subscribe:trades', retryAfterMs: 1500 })); // sent with the refusal
     await flush();
     expect(onSyncError).toHaveBeenCalledTimes(1); // the toast
     expect(socket.count('subscribe:trades')).toBe(1);

@@ -15,7 +15,7 @@
  * - the store re-synced from every resubscription's snapshots, and the pushes applied to it;
  * - listeners registered once per client (never per connect), removed on unmount, then closed.
  */
-import { type ClientEventName, RateLimitedError, TradewireClient, UnauthorizedError } from '@tradewire/client';
+import { TradewireClient, UnauthorizedError } from '@tradewire/client';
 import { useEffect, useRef, useState } from 'react';
 import type { DashboardStore } from './dashboardStore';
 import { type AppSocket, subscribeWatchlist } from './subscriptions';
@@ -168,11 +168,7 @@ export function useWebSocket(options: UseWebSocketOptions): WebSocketHandle {
         if (snapshot.quotes) store.quotes.push(snapshot.quotes);
       }),
       c.on('subscription_error', reportSyncError),
-      c.on('rate_limited', (notice) => {
-        if (notice.event.startsWith('subscribe:')) {
-          reportSyncError(new RateLimitedError(notice.event as ClientEventName, 'rate limited', notice.retryAfterMs));
-        }
-      }),
+      c.on('subscription_retry', reportSyncError), // rate limited: the toast
       c.on('disconnect', (reason) => {
         publish(reason === 'io client disconnect' ? 'offline' : waitingState());
       }),
