@@ -7,6 +7,7 @@
 // It logs in, connects, subscribes portfolio, trades and the watchlist, then obeys commands on
 // stdin, one JSON object per line:
 //   {"cmd": "order", "symbol": "NVDA", "side": "buy", "quantity": 2}   POST /api/orders
+//   {"cmd": "logout"}   client.logout(), then GET /api/me with the old session id
 //   {"cmd": "quit"}                                                     close and exit 0
 // Reports on stdout, one JSON object per line:
 //   {"type":"globals","window":"undefined","document":"undefined"}  {"type":"login","userId":1}
@@ -15,7 +16,7 @@
 //   {"type":"disconnect","reason":"io server disconnect"}  {"type":"reconnect_scheduled","delayMs":912,"attempt":1}
 //   {"type":"resubscribed","cash":"...","trades":1,"quotes":["AAPL","MSFT"],"subscriptions":{...}}
 //   {"type":"connect_error","name":"UnauthorizedError","code":"UNAUTHORIZED"}
-//   {"type":"order","status":201,"data":{...}}  {"type":"error","message":"..."}  {"type":"done"}
+//   {"type":"order","status":201,"data":{...}}  {"type":"logout","me":401}  {"type":"error","message":"..."}  {"type":"done"}
 import { createInterface } from "node:readline";
 import { login, TradewireClient, TradewireError } from "../../clients/js/dist/index.js";
 
@@ -92,6 +93,11 @@ for await (const line of createInterface({ input: process.stdin })) {
   if (command.cmd === "quit") {
     finish(0);
     break;
+  }
+  if (command.cmd === "logout") {
+    await client.logout();
+    const me = await fetch(`${options.url}/api/me`, { headers: { Authorization: `Bearer ${sessionId}` } });
+    out({ type: "logout", me: me.status, connected: client.connected });
   }
   if (command.cmd === "order") {
     const { symbol, side, quantity } = command;

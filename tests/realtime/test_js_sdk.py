@@ -205,6 +205,9 @@ async def test_the_sdk_logs_in_subscribes_and_sees_quotes_and_its_trade(
     )
     portfolio = await session.event("portfolio:update")
     assert [(p["symbol"], p["quantity"]) for p in portfolio["positions"]] == [("NVDA", 4)]
+
+    await session.send(cmd="logout")
+    assert await session.type("logout") == {"type": "logout", "me": 401, "connected": False}
     assert await session.quit() == 0
 
 
