@@ -6,7 +6,10 @@ SHELL := /bin/bash
 export UV_LINK_MODE := copy
 
 DASHBOARD_STAMP := dashboard/dist/index.html
-DASHBOARD_SOURCES := $(shell find dashboard/src dashboard/public dashboard/index.html dashboard/package.json dashboard/package-lock.json dashboard/tsconfig*.json dashboard/vite.config.* -type f 2>/dev/null)
+SDK_SOURCES := $(shell find clients/js/src clients/js/types clients/js/package.json clients/js/package-lock.json clients/js/tsconfig.json -type f 2>/dev/null)
+# The dashboard compiles the SDK's TypeScript sources itself (a path alias), so they count too.
+DASHBOARD_SOURCES := $(shell find dashboard/src dashboard/public dashboard/index.html dashboard/package.json dashboard/package-lock.json dashboard/tsconfig*.json dashboard/vite.config.* -type f 2>/dev/null) $(SDK_SOURCES)
+SDK_STAMP := clients/js/dist/index.js
 
 .PHONY: help
 help: ## List the targets
@@ -28,6 +31,15 @@ dashboard: $(DASHBOARD_STAMP) ## Build the dashboard into dashboard/dist
 
 tests/js/node_modules/.package-lock.json: tests/js/package-lock.json
 	cd tests/js && npm ci --no-audit --no-fund
+
+clients/js/node_modules/.package-lock.json: clients/js/package-lock.json
+	cd clients/js && npm ci --no-audit --no-fund
+
+$(SDK_STAMP): clients/js/node_modules/.package-lock.json $(SDK_SOURCES)
+	cd clients/js && npm run build
+
+.PHONY: sdk
+sdk: $(SDK_STAMP) ## Build the JS SDK (@tradewire/client) into clients/js/dist
 
 .PHONY: contract
 contract: python dashboard/node_modules/.package-lock.json ## Regenerate the dashboard's wire types from the pydantic models (commit them)
@@ -57,15 +69,17 @@ system: ## Install the system packages tests use (PostgreSQL, Redis, browsers...
 	bash scripts/bootstrap-system
 
 .PHONY: lint
-lint: python ## ruff, mypy, and the dashboard's type check and linter
+lint: python clients/js/node_modules/.package-lock.json ## ruff, mypy, the dashboard's type check and linter, the SDK's type check
 	uv run ruff check src tests bench
 	uv run ruff format --check src tests bench
 	uv run mypy
 	cd dashboard && npm run lint
+	cd clients/js && npm run typecheck
 
 .PHONY: test
-test: system python dashboard tests/js/node_modules/.package-lock.json lint ## Every test, with the coverage gate
+test: system python dashboard tests/js/node_modules/.package-lock.json $(SDK_STAMP) lint ## Every test, with the coverage gate
 	cd dashboard && npm test
+	cd clients/js && npm test
 	uv run pytest --cov --cov-report=term --cov-report=xml $(PYTEST_ARGS)
 
 .PHONY: audit
@@ -78,4 +92,4 @@ audit: python dashboard/node_modules/.package-lock.json tests/js/node_modules/.p
 
 .PHONY: clean
 clean: ## Remove build output and local data
-	rm -rf .venv dashboard/dist dashboard/node_modules tests/js/node_modules data .coverage* coverage.xml
+	rm -rf .venv dashboard/dist dashboard/node_modules tests/js/node_modules clients/js/dist clients/js/node_modules data .coverage* coverage.xml

@@ -43,9 +43,12 @@ ROOT = Path(__file__).resolve().parents[1]
 GENERATOR = ROOT / "scripts" / "generate-contract"
 GENERATED = ROOT / "dashboard" / "src" / "api" / "generated"
 GENERATED_FILES = ["openapi.json", "events.json", "rest.ts", "events.ts"]
+# The JS SDK's copy of the TypeScript (clients/js cannot import from the dashboard).
+SDK_GENERATED = ROOT / "clients" / "js" / "src" / "generated"
+SDK_GENERATED_FILES = ["rest.ts", "events.ts"]
 DOC = ROOT / "docs" / "WEBSOCKET.md"
 SERVER_SOURCE = Path(server.__file__).read_text()
-FIX = "run `make contract` and commit dashboard/src/api/generated/"
+FIX = "run `make contract` and commit dashboard/src/api/generated/ and clients/js/src/generated/"
 
 
 def exactly(model: Any, data: Any) -> None:
@@ -65,7 +68,14 @@ def ack_of(event: str) -> Any:
 
 def test_generated_files_are_what_make_contract_writes(tmp_path: Path) -> None:
     run = subprocess.run(
-        [sys.executable, str(GENERATOR), "--out", str(tmp_path)],
+        [
+            sys.executable,
+            str(GENERATOR),
+            "--out",
+            str(tmp_path),
+            "--sdk-out",
+            str(tmp_path / "sdk"),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -76,9 +86,15 @@ def test_generated_files_are_what_make_contract_writes(tmp_path: Path) -> None:
         for name in GENERATED_FILES
         if not (GENERATED / name).exists()
         or (GENERATED / name).read_bytes() != (tmp_path / name).read_bytes()
+    ] + [
+        f"clients/js/src/generated/{name}"
+        for name in SDK_GENERATED_FILES
+        if not (SDK_GENERATED / name).exists()
+        or (SDK_GENERATED / name).read_bytes() != (tmp_path / "sdk" / name).read_bytes()
     ]
     assert not stale, f"stale generated files {stale}: {FIX}"
     assert sorted(p.name for p in GENERATED.iterdir()) == sorted(GENERATED_FILES)
+    assert sorted(p.name for p in SDK_GENERATED.iterdir()) == sorted(SDK_GENERATED_FILES)
 
 
 def test_the_events_document_maps_every_event_to_its_schemas() -> None:

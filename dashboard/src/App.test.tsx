@@ -1,7 +1,7 @@
 import { act, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { getSessionId } from './auth/session';
+import { wasSignedIn } from './auth/session';
 import { portfolio } from './test/fixtures';
 import { ioMock, lastSocket, resetSockets, sockets } from './test/mockSocket';
 import { defaultServer, location, renderApp, serverConnect } from './test/renderApp';
@@ -10,6 +10,12 @@ vi.mock('socket.io-client', async () => {
   const mock = await import('./test/mockSocket');
   return { io: mock.ioMock };
 });
+
+/** Every value a script can read from the browser's storage. */
+function scriptReadableStorage(): string {
+  const values = (storage: Storage) => Array.from({ length: storage.length }, (_, i) => storage.getItem(storage.key(i) ?? ''));
+  return JSON.stringify([values(localStorage), values(sessionStorage), document.cookie]);
+}
 
 function indicator() {
   return document.querySelector('[data-connection-state]');
@@ -32,9 +38,11 @@ describe('app', () => {
     await user.click(screen.getByRole('button', { name: 'Sign in' }));
 
     await waitFor(() => expect(location()).toBe('/trades'));
-    expect(getSessionId()).toBe('sess-new');
+    expect(wasSignedIn()).toBe(true);
+    expect(scriptReadableStorage()).not.toContain('sess-new'); // the HttpOnly cookie holds it
     await waitFor(() => expect(ioMock).toHaveBeenCalledTimes(1));
-    expect(lastSocket().authPayload()).toEqual({ sessionId: 'sess-new' });
+    expect(lastSocket().authPayload()).toEqual({}); // the handshake is authenticated by the cookie
+    expect(lastSocket().options).toMatchObject({ withCredentials: true });
     expect(indicator()).toHaveAttribute('data-connection-state', 'connecting');
     await serverConnect(server);
     expect(indicator()).toHaveAttribute('data-connection-state', 'live');
@@ -82,7 +90,8 @@ describe('app', () => {
     const register = calls.find((c) => c.path === '/api/auth/register');
     expect(JSON.parse(register?.init?.body as string)).toEqual({ username: 'newbie', password: 'short-long-enough' });
     expect(calls.some((c) => c.path === '/api/auth/login')).toBe(true);
-    expect(getSessionId()).toBe('sess-new');
+    expect(wasSignedIn()).toBe(true);
+    expect(scriptReadableStorage()).not.toContain('sess-new');
   });
 
   it('keeps exactly one open socket per tab, even under StrictMode', async () => {
@@ -107,7 +116,7 @@ describe('app', () => {
     await user.click(screen.getByRole('link', { name: 'Trades' }));
     await waitFor(() => expect(location()).toBe('/login'));
     expect(await screen.findByTestId('auth-notice')).toHaveTextContent('session has expired');
-    expect(getSessionId()).toBeNull();
+    expect(wasSignedIn()).toBe(false);
   });
 
   it('a refused socket handshake ("unauthorized") lands on the login page', async () => {
@@ -128,7 +137,7 @@ describe('app', () => {
     await waitFor(() => expect(location()).toBe('/login'));
     expect(calls.some((c) => c.method === 'POST' && c.path === '/api/auth/logout')).toBe(true);
     expect(socket.disconnect).toHaveBeenCalled();
-    expect(getSessionId()).toBeNull();
+    expect(wasSignedIn()).toBe(false);
   });
 
   it('falls back to polling after 5 failed connects, and tries the socket again as soon as the API answers', async () => {

@@ -262,16 +262,24 @@ def test_bad_session_lands_on_login(
     dash.page.goto("/trades")
     expect(dash.page).to_have_url(re.compile(r"/login$"))
     expect(dash.page.get_by_role("heading", name="Sign in")).to_be_visible()
+    # a session id an earlier version kept in localStorage is removed, and nothing replaces it
     assert dash.page.evaluate("localStorage.getItem('tradewire.sessionId')") is None
+    assert dash.page.evaluate("localStorage.getItem('tradewire.signedIn')") is None
     dash.console.assert_clean(r"401 \(Unauthorized\)")
 
 
 def test_session_revoked_while_live_lands_on_login(
-    dash: PlaywrightDashboard, account: Account, service: ServiceProcess
+    context: BrowserContext, dash: PlaywrightDashboard, account: Account, service: ServiceProcess
 ) -> None:
     dash.login(account.username, account.password)
     dash.wait_portfolio_loaded()
-    session_id = dash.page.evaluate("localStorage.getItem('tradewire.sessionId')")
+    [session_id] = [c["value"] for c in context.cookies(service.url) if c["name"] == "tw_session"]
+    # live on the HttpOnly cookie alone: no script-readable place holds the session id
+    readable = dash.page.evaluate(
+        "JSON.stringify([Object.values(localStorage), Object.values(sessionStorage),"
+        " document.cookie])"
+    )
+    assert session_id not in readable, readable
     # the session ends elsewhere (signed out on another device, or expired): the server drops
     # its sockets; the dashboard's reconnect is refused and the user lands on /login
     with httpx.Client(
@@ -291,7 +299,7 @@ def test_two_tabs_of_one_user_both_update(
     first = PlaywrightDashboard(context.new_page(), console)
     first.login(account.username, account.password)
     second = PlaywrightDashboard(context.new_page(), console)
-    second.page.goto("/")  # same browser: same cookie and stored session
+    second.page.goto("/")  # same browser: same cookie
     second.wait_state("live")
     second.wait_portfolio_loaded()
 

@@ -1,6 +1,6 @@
 /**
  * REST client for the tradewire service. Same origin: the HttpOnly session cookie rides along
- * (`credentials: 'same-origin'`); the socket gets the session id separately (see auth/session).
+ * (`credentials: 'same-origin'`), as it does with the Socket.IO handshake (see auth/session).
  *
  * Errors come back as `{"error": {"code", "message"}}` with a 4xx and are thrown as `ApiError`.
  * A 401 on any call except the auth flow itself calls the handler installed with

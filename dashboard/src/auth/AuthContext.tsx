@@ -1,13 +1,14 @@
 /**
- * Who is signed in. On start, GET /api/me (the HttpOnly cookie) decides; login keeps the
- * response's sessionId for the socket handshake. An expired session — a 401 from any REST call
- * or the socket's "unauthorized" — signs the user out locally and the router sends them to
- * /login. Signing out in one tab signs out the others (the storage event).
+ * Who is signed in. On start, GET /api/me (the HttpOnly cookie) decides. The session id of the
+ * login response is not kept anywhere: the cookie authenticates REST and the socket handshake
+ * alike. An expired session — a 401 from any REST call or the socket's "unauthorized" — signs
+ * the user out locally and the router sends them to /login. Signing out in one tab signs out the
+ * others (the storage event of the signed-in hint, auth/session.ts).
  */
 import { createContext, type ReactNode, useCallback, useContext, useEffect, useMemo, useRef, useState } from 'react';
 import { api, ApiError, onUnauthorized } from '../api/client';
 import type { UserOut } from '../api/types';
-import { clearSessionId, getSessionId, SESSION_STORAGE_KEY, setSessionId } from './session';
+import { markSignedIn, markSignedOut, SIGNED_IN_STORAGE_KEY, wasSignedIn } from './session';
 
 export type AuthStatus = 'checking' | 'authenticated' | 'anonymous';
 
@@ -26,9 +27,9 @@ export interface AuthValue {
 const AuthContext = createContext<AuthValue | null>(null);
 
 export function AuthProvider({ children }: { children: ReactNode }) {
-  // No stored session id: signed out, without asking the server (a 401 is noise in the
-  // console, and the socket could not authenticate without the id anyway).
-  const [status, setStatus] = useState<AuthStatus>(() => (getSessionId() ? 'checking' : 'anonymous'));
+  // Never signed in here (or signed out since): signed out, without asking the server (a 401
+  // is noise in the console).
+  const [status, setStatus] = useState<AuthStatus>(() => (wasSignedIn() ? 'checking' : 'anonymous'));
   const [user, setUser] = useState<UserOut | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
 
@@ -38,7 +39,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   });
 
   const expire = useCallback((reason = 'Your session has expired. Please sign in again.') => {
-    clearSessionId();
+    markSignedOut();
     if (statusRef.current === 'authenticated') setNotice(reason);
     setUser(null);
     setStatus('anonymous');
@@ -56,7 +57,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
       })
       .catch((error: unknown) => {
         if (cancelled) return;
-        if (error instanceof ApiError && error.status === 401) clearSessionId();
+        if (error instanceof ApiError && error.status === 401) markSignedOut();
         setStatus('anonymous');
       });
     return () => {
@@ -70,7 +71,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
 
   useEffect(() => {
     const onStorage = (event: StorageEvent) => {
-      if (event.key !== SESSION_STORAGE_KEY && event.key !== null) return;
+      if (event.key !== SIGNED_IN_STORAGE_KEY && event.key !== null) return;
       if (event.newValue === null) {
         expire('You signed out in another tab.');
       } else {
@@ -90,8 +91,8 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   }, [expire]);
 
   const login = useCallback(async (username: string, password: string) => {
-    const session = await api.login({ username, password });
-    setSessionId(session.sessionId);
+    await api.login({ username, password }); // sets the HttpOnly cookie; the id is not kept
+    markSignedIn();
     const me = await api.me();
     setNotice(null);
     setUser(me);
@@ -112,7 +113,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     } catch {
       // the local sign-out below is what matters to the user
     }
-    clearSessionId();
+    markSignedOut();
     setNotice(null);
     setUser(null);
     setStatus('anonymous');

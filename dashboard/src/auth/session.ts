@@ -1,33 +1,45 @@
 /**
- * Where the session id lives in the browser. The REST calls authenticate with the HttpOnly cookie
- * the server sets; the Socket.IO handshake needs the id itself (`auth: {sessionId}`), so the login
- * response's `sessionId` is kept in localStorage: it survives a reload and is shared by the tabs
- * of one browser, like the cookie is.
+ * What the browser keeps about the sign-in: only a hint that this browser is signed in, never
+ * the session id. The credential is the HttpOnly `tw_session` cookie set by the login response:
+ * REST calls send it (`credentials: 'same-origin'`) and so does the Socket.IO handshake, and no
+ * script can read it. The hint (localStorage, shared by the tabs like the cookie) spares a
+ * signed-out visitor the 401 of GET /api/me, and its removal tells the other tabs about a
+ * sign-out (the storage event).
  */
-const KEY = 'tradewire.sessionId';
+const KEY = 'tradewire.signedIn';
+/** Where earlier versions kept the session id itself: removed on start. */
+const LEGACY_SESSION_KEY = 'tradewire.sessionId';
 
-export function getSessionId(): string | null {
+/** True when this browser signed in and has not signed out since (the cookie may still have
+ * expired: GET /api/me decides). */
+export function wasSignedIn(): boolean {
   try {
-    return localStorage.getItem(KEY);
+    const legacy = localStorage.getItem(LEGACY_SESSION_KEY) !== null;
+    if (legacy) {
+      localStorage.removeItem(LEGACY_SESSION_KEY);
+      localStorage.setItem(KEY, '1');
+    }
+    return localStorage.getItem(KEY) !== null;
   } catch {
-    return null;
+    return true; // storage unavailable: ask the server
   }
 }
 
-export function setSessionId(sessionId: string): void {
+export function markSignedIn(): void {
   try {
-    localStorage.setItem(KEY, sessionId);
+    localStorage.setItem(KEY, '1');
   } catch {
-    // storage unavailable (private mode quota): the socket then has no session and falls back
+    // storage unavailable (private mode quota): the next start asks the server
   }
 }
 
-export function clearSessionId(): void {
+export function markSignedOut(): void {
   try {
     localStorage.removeItem(KEY);
+    localStorage.removeItem(LEGACY_SESSION_KEY);
   } catch {
     // nothing to clear
   }
 }
 
-export const SESSION_STORAGE_KEY = KEY;
+export const SIGNED_IN_STORAGE_KEY = KEY;

@@ -134,9 +134,9 @@ export function OpsFigures({ stats, state, error }: { stats: OpsStats | null; st
 
 export function OpsPage() {
   const { user } = useAuth();
-  const { socket, status } = useRealtime();
+  const { client, status } = useRealtime();
   const isAdmin = user?.role === 'admin';
-  const { stats, forbidden, error } = useOpsStats(socket, status.state, isAdmin);
+  const { stats, forbidden, error } = useOpsStats(client, status.state, isAdmin);
 
   useEffect(() => {
     document.title = 'Ops · Tradewire';

@@ -1,6 +1,6 @@
 /**
  * WebSocketProvider: the signed-in part of the app's real-time layer. It owns
- * - the tab's one socket and its connection state (useWebSocket),
+ * - the tab's one connection, a TradewireClient of the SDK, and its state (useWebSocket),
  * - the DashboardStore every panel reads (portfolio, trades, watchlist, open orders, quotes),
  * - the REST polling fallback, active exactly while the state is "polling",
  * - the watchlist actions (persisted with PUT /api/watchlist, then (un)subscribed live).
@@ -12,11 +12,14 @@ import type { ConfigOut, SymbolOut } from '../api/types';
 import { useAuth } from '../auth/AuthContext';
 import { notifyRateLimited } from '../components/notify';
 import { DashboardStore } from './dashboardStore';
-import { AckError, type AppSocket, subscribeWatchlist, unsubscribeWatchlist } from './subscriptions';
+import type { TradewireClient } from '@tradewire/client';
+import { type AppSocket, RateLimitedError, subscribeWatchlist, unsubscribeWatchlist } from './subscriptions';
 import { usePolling } from './usePolling';
 import { type ConnectionStatus, useWebSocket, type UseWebSocketOptions } from './useWebSocket';
 
 export interface RealtimeValue {
+  /** The SDK's client (null while there is none: polling, or no config yet). */
+  client: TradewireClient | null;
   socket: AppSocket | null;
   status: ConnectionStatus;
   store: DashboardStore;
@@ -100,12 +103,12 @@ export function WebSocketProvider({
     expire();
   }, [expire]);
   const onSyncError = useCallback((error: unknown) => {
-    if (error instanceof AckError && error.code === 'RATE_LIMITED') {
-      notifyRateLimited('subscription', error.retryAfterMs ?? 1000);
+    if (error instanceof RateLimitedError) {
+      notifyRateLimited('subscription', error.retryAfterMs);
     }
   }, []);
 
-  const { socket, status, reconnectNow } = useWebSocket({
+  const { client, socket, status, reconnectNow } = useWebSocket({
     store,
     realtimeEnabled: config ? config.realtimeEnabled : null,
     socketPath: config?.socketPath ?? '/socket.io',
@@ -157,14 +160,15 @@ export function WebSocketProvider({
         throw error;
       }
       store.setWatchlist(saved);
-      if (socket?.connected) {
-        const ack = await subscribeWatchlist(socket, [symbol]);
-        store.quotes.push(ack.quotes);
+      if (client?.connected) {
+        store.quotes.push(await subscribeWatchlist(client, [symbol]));
       } else {
+        // remembered by the client for its next connect; meanwhile the quote over REST
+        if (client) void subscribeWatchlist(client, [symbol]).catch(() => undefined);
         store.quotes.push(await api.quotes([symbol]));
       }
     },
-    [store, socket, symbols, config],
+    [store, client, symbols, config],
   );
 
   const removeFromWatchlist = useCallback(
@@ -172,14 +176,14 @@ export function WebSocketProvider({
       const current = store.getState().watchlist ?? [];
       const saved = (await api.saveWatchlist(current.filter((s) => s !== symbol))).symbols;
       store.setWatchlist(saved);
-      if (socket?.connected) await unsubscribeWatchlist(socket, [symbol]).catch(() => undefined);
+      if (client) await unsubscribeWatchlist(client, [symbol]).catch(() => undefined);
     },
-    [store, socket],
+    [store, client],
   );
 
   const value = useMemo<RealtimeValue>(
-    () => ({ socket, status, store, config, symbols, addToWatchlist, removeFromWatchlist, refreshOpenOrders }),
-    [socket, status, store, config, symbols, addToWatchlist, removeFromWatchlist, refreshOpenOrders],
+    () => ({ client, socket, status, store, config, symbols, addToWatchlist, removeFromWatchlist, refreshOpenOrders }),
+    [client, socket, status, store, config, symbols, addToWatchlist, removeFromWatchlist, refreshOpenOrders],
   );
   return <WebSocketContext.Provider value={value}>{children}</WebSocketContext.Provider>;
 }

@@ -3,7 +3,7 @@
  *
  * - live: `subscribe:ops` after every connect (the server forgets it with the socket); the ack's
  *   `stats`, then each `ops:stats` push (about one a second). The listener is added once per
- *   socket. Leaving the page sends `unsubscribe:ops`, which stops the pushes;
+ *   client (the SDK's `TradewireClient`). Leaving the page sends `unsubscribe:ops`, which stops the pushes;
  * - polling: `GET /api/ops/stats` every POLL_INTERVAL_MS instead;
  * - `forbidden` when the server refuses (the account is not an administrator). Callers should not
  *   enable the hook for a user they already know is not one: a 403 over REST is a console error.
@@ -11,7 +11,8 @@
 import { useEffect, useState } from 'react';
 import { api, ApiError } from '../api/client';
 import type { OpsStats } from '../api/types';
-import { AckError, type AppSocket, request } from './subscriptions';
+import type { TradewireClient } from '@tradewire/client';
+import { AckError, RateLimitedError } from './subscriptions';
 import { POLL_INTERVAL_MS } from './usePolling';
 import type { ConnectionState } from './useWebSocket';
 
@@ -23,7 +24,7 @@ export interface OpsView {
 }
 
 export function useOpsStats(
-  socket: AppSocket | null,
+  client: TradewireClient | null,
   state: ConnectionState,
   enabled: boolean,
   pollIntervalMs = POLL_INTERVAL_MS,
@@ -36,24 +37,21 @@ export function useOpsStats(
   const polling = state === 'polling';
 
   useEffect(() => {
-    if (!socket || !active) return;
-    const onStats = (next: OpsStats) => {
+    if (!client || !active) return;
+    return client.on('ops:stats', (next: OpsStats) => {
       setStats(next);
       setError(null);
-    };
-    socket.on('ops:stats', onStats);
-    return () => {
-      socket.off('ops:stats', onStats);
-    };
-  }, [socket, active]);
+    });
+  }, [client, active]);
 
   // `live` turns true once per connect, so this subscribes after every (re)connect.
   useEffect(() => {
-    if (!socket || !active || !live) return;
+    if (!client || !active || !live) return;
     let cancelled = false;
     let retry: ReturnType<typeof setTimeout> | null = null;
     const subscribe = () => {
-      request(socket, 'subscribe:ops')
+      client
+        .request('subscribe:ops')
         .then((ack) => {
           if (cancelled) return;
           setStats(ack.stats);
@@ -63,8 +61,8 @@ export function useOpsStats(
           if (cancelled) return;
           if (e instanceof AckError && e.code === 'FORBIDDEN') {
             setForbidden(true);
-          } else if (e instanceof AckError && e.code === 'RATE_LIMITED') {
-            retry = setTimeout(subscribe, Math.max(250, e.retryAfterMs ?? 1000));
+          } else if (e instanceof RateLimitedError) {
+            retry = setTimeout(subscribe, Math.max(250, e.retryAfterMs));
           } else {
             setError('Could not subscribe to the live figures.');
           }
@@ -74,9 +72,9 @@ export function useOpsStats(
     return () => {
       cancelled = true;
       if (retry !== null) clearTimeout(retry);
-      if (socket.connected) socket.emit('unsubscribe:ops');
+      if (client.connected) client.request('unsubscribe:ops').catch(() => undefined);
     };
-  }, [socket, active, live]);
+  }, [client, active, live]);
 
   useEffect(() => {
     if (!active || !polling) return;

@@ -8,7 +8,7 @@
 import { useEffect, useState } from 'react';
 import { api } from '../api/client';
 import type { DashboardStore } from './dashboardStore';
-import { subscribeWatchlist, unsubscribeWatchlist, type AppSocket } from './subscriptions';
+import { type AppSocket, request } from './subscriptions';
 import type { ConnectionState } from './useWebSocket';
 import { POLL_INTERVAL_MS } from './usePolling';
 
@@ -24,7 +24,7 @@ export function useSymbolQuotes(
   useEffect(() => {
     if (!live) return;
     let cancelled = false;
-    subscribeWatchlist(socket, [symbol])
+    request(socket, 'subscribe:watchlist', { symbols: [symbol], batch: true })
       .then((ack) => {
         if (cancelled) return;
         setRefused(null);
@@ -37,7 +37,7 @@ export function useSymbolQuotes(
       cancelled = true;
       const watched = store.getState().watchlist ?? [];
       if (socket.connected && !watched.includes(symbol)) {
-        unsubscribeWatchlist(socket, [symbol]).catch(() => undefined);
+        request(socket, 'unsubscribe:watchlist', { symbols: [symbol] }).catch(() => undefined);
       }
     };
   }, [live, socket, symbol, store]);

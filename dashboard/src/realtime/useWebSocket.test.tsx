@@ -1,6 +1,5 @@
 import { act, renderHook } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { setSessionId } from '../auth/session';
 import { ioMock, lastSocket, type MockSocket, resetSockets, sockets } from '../test/mockSocket';
 import { portfolio, quote, trade } from '../test/fixtures';
 import { DashboardStore } from './dashboardStore';
@@ -68,7 +67,7 @@ async function flush() {
 
 beforeEach(() => {
   resetSockets();
-  setSessionId('sess-123');
+  localStorage.setItem('tradewire.sessionId', 'sess-123'); // what an earlier version left
 });
 
 afterEach(() => {
@@ -76,7 +75,7 @@ afterEach(() => {
 });
 
 describe('useWebSocket', () => {
-  it('opens one socket with the session, path and transports, and is "connecting" until connected', () => {
+  it('opens one socket with the path and transports, and is "connecting" until connected', () => {
     const { hook, socket } = setup();
     expect(ioMock).toHaveBeenCalledTimes(1);
     expect(socket.options).toMatchObject({
@@ -87,16 +86,15 @@ describe('useWebSocket', () => {
       reconnectionDelay: DEFAULT_BACKOFF.delay,
       randomizationFactor: DEFAULT_BACKOFF.randomization,
     });
-    expect(socket.authPayload()).toEqual({ sessionId: 'sess-123' });
     expect(socket.connect).toHaveBeenCalledTimes(1);
     expect(hook.result.current.status).toEqual({ state: 'connecting', attempt: 0 });
     expect(hook.result.current.socket).toBe(socket);
   });
 
-  it('reads the session at every handshake, so a new login is used on reconnect', () => {
+  it('never puts a session id in the handshake: the HttpOnly cookie authenticates it', () => {
     const { socket } = setup();
-    setSessionId('sess-456');
-    expect(socket.authPayload()).toEqual({ sessionId: 'sess-456' });
+    expect(socket.authPayload()).toEqual({});
+    expect(socket.options).toMatchObject({ withCredentials: true });
   });
 
   it('goes live on connect and re-syncs the store from the subscription acks', async () => {
@@ -259,8 +257,13 @@ describe('useWebSocket', () => {
     });
     socket.connect.mockClear();
     act(() => socket.connectError('shutting_down', { code: 'SHUTTING_DOWN' }, { refusedByServer: true }));
+    // docs/WEBSOCKET.md: the delay doubles on every failure (1 s, then 2 s)
     act(() => {
-      vi.advanceTimersByTime(backoffDelay(DEFAULT_BACKOFF, 1));
+      vi.advanceTimersByTime(2 * DEFAULT_BACKOFF.delay - 1);
+    });
+    expect(socket.connect).not.toHaveBeenCalled();
+    act(() => {
+      vi.advanceTimersByTime(1);
     });
     expect(socket.connect).toHaveBeenCalledTimes(1);
   });
@@ -315,21 +318,27 @@ describe('useWebSocket', () => {
   it('retries a rate-limited subscription once it may', async () => {
     vi.useFakeTimers();
     const onSyncError = vi.fn();
-    const { socket } = setup({ onSyncError });
+    const { socket, store } = setup({ onSyncError });
     let refusals = 1;
     socket.ackHandlers['subscribe:trades'] = () =>
       refusals-- > 0
         ? { ok: false, error: { code: 'RATE_LIMITED', message: 'Too many requests', retryAfterMs: 1500 } }
-        : { ok: true, trades: [] };
+        : { ok: true, trades: [trade(3)] };
     act(() => socket.serverConnect());
     await flush();
-    expect(onSyncError).toHaveBeenCalledTimes(1);
+    expect(onSyncError).toHaveBeenCalledTimes(1); // the toast
     expect(socket.count('subscribe:trades')).toBe(1);
     await act(async () => {
-      vi.advanceTimersByTime(1500);
+      vi.advanceTimersByTime(1499);
       await Promise.resolve();
     });
+    expect(socket.count('subscribe:trades')).toBe(1); // not before retryAfterMs
+    await act(async () => {
+      vi.advanceTimersByTime(1);
+      for (let i = 0; i < 5; i++) await Promise.resolve();
+    });
     expect(socket.count('subscribe:trades')).toBe(2);
+    expect(store.getState().trades?.map((t) => t.tradeId)).toEqual([3]);
   });
 });
 

@@ -1,25 +1,24 @@
 /**
- * useWebSocket: owns the tab's one Socket.IO connection (only WebSocketProvider calls it).
+ * useWebSocket: owns the tab's one real-time connection, a `TradewireClient` of the SDK
+ * (@tradewire/client, clients/js); only WebSocketProvider calls it.
  *
- * What it guarantees:
- * - one socket for the life of the component (`forceNew`, so no manager is shared or reused);
+ * The SDK does the protocol: the handshake authenticated by the HttpOnly `tw_session` cookie (no
+ * session id in any script-readable place), the resubscription of portfolio, trades and the
+ * watchlist after every (re)connect, the back-off after a server-side disconnect or a refused
+ * handshake (docs/WEBSOCKET.md, "Reconnecting"), rate-limited subscriptions sent again after
+ * `retryAfterMs`, the `latency:ping` answer. This hook adds what the page needs:
  * - `status.state` follows the real connection: connecting -> live; a drop -> reconnecting with
  *   the attempt number (or offline while the browser says it has no network); unauthorized when
  *   the handshake is refused; polling after `pollAfterFailures` failed connects in a row (not
- *   counting those while offline) or when real time is disabled — the socket then keeps
+ *   counting those while offline) or when real time is disabled — socket.io then keeps
  *   retrying, only slower;
- * - randomized exponential back-off (socket.io's reconnectionDelay / randomizationFactor), and the
- *   same after a server-side disconnect, which socket.io does not retry by itself (after
- *   `server:shutdown` the wait is the server's `reconnectAfterMs`, plus jitter);
- * - after every (re)connect, resubscription and re-sync of the store from the acks;
- * - listeners registered once per socket (never per connect), removed on unmount, then closed.
+ * - the store re-synced from every resubscription's snapshots, and the pushes applied to it;
+ * - listeners registered once per client (never per connect), removed on unmount, then closed.
  */
+import { TradewireClient, UnauthorizedError } from '@tradewire/client';
 import { useEffect, useRef, useState } from 'react';
-import { io } from 'socket.io-client';
-import type { ShutdownNotice } from '../api/types';
-import { getSessionId } from '../auth/session';
 import type { DashboardStore } from './dashboardStore';
-import { AckError, type AppSocket, resubscribe } from './subscriptions';
+import { type AppSocket, subscribeWatchlist } from './subscriptions';
 
 export type ConnectionState = 'connecting' | 'live' | 'reconnecting' | 'offline' | 'unauthorized' | 'polling';
 
@@ -57,6 +56,7 @@ export const DEFAULT_BACKOFF: Backoff = { delay: 1000, delayMax: 5000, randomiza
 export const POLLING_BACKOFF: Backoff = { delay: 10_000, delayMax: 30_000, randomization: 0.5 };
 
 export function isUnauthorizedError(error: unknown): boolean {
+  if (error instanceof UnauthorizedError) return true;
   if (!(error instanceof Error)) return false;
   const data = (error as Error & { data?: { code?: unknown } }).data;
   return error.message === 'unauthorized' || data?.code === 'UNAUTHORIZED';
@@ -80,6 +80,9 @@ function isBrowserOffline(): boolean {
 }
 
 export interface WebSocketHandle {
+  /** The SDK's client: subscriptions made through it are sent again after every reconnect. */
+  client: TradewireClient | null;
+  /** Its socket.io socket, for the pages that listen to pushes or send their own events. */
   socket: AppSocket | null;
   status: ConnectionStatus;
   /** Tries to connect now instead of at the end of the current back-off (no-op when connected
@@ -96,10 +99,10 @@ export function useWebSocket(options: UseWebSocketOptions): WebSocketHandle {
     backoff = DEFAULT_BACKOFF,
     pollingBackoff = POLLING_BACKOFF,
   } = options;
-  const [socket, setSocket] = useState<AppSocket | null>(null);
+  const [client, setClient] = useState<TradewireClient | null>(null);
   const [status, setStatus] = useState<ConnectionStatus>({ state: 'connecting', attempt: 0 });
 
-  // Latest callbacks without re-running the effect (which would make a new socket).
+  // Latest callbacks without re-running the effect (which would make a new client).
   const callbacks = useRef(options);
   useEffect(() => {
     callbacks.current = options;
@@ -114,33 +117,27 @@ export function useWebSocket(options: UseWebSocketOptions): WebSocketHandle {
     if (realtimeEnabled !== true) return;
     const { backoff: normal, pollingBackoff: slow, pollAfterFailures: maxFailures } = backoffRef.current;
 
-    const s: AppSocket = io({
+    // No session id: in the browser the HttpOnly cookie authenticates the handshake.
+    const c = new TradewireClient({
       path: socketPath,
-      // A function: read at every handshake, so a reconnect uses the current session.
-      auth: (cb) => {
-        cb({ sessionId: getSessionId() });
-      },
       transports: ['websocket', 'polling'],
-      forceNew: true,
-      autoConnect: false,
-      reconnection: true,
-      reconnectionAttempts: Infinity,
-      reconnectionDelay: normal.delay,
-      reconnectionDelayMax: normal.delayMax,
-      randomizationFactor: normal.randomization,
       // A handshake that has not completed by then counts as a failed connect (a proxy that
       // accepts the WebSocket and never answers would otherwise stall the retries).
-      timeout: CONNECT_TIMEOUT_MS,
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      backoff: { initialMs: normal.delay },
+      socketOptions: {
+        reconnectionDelay: normal.delay,
+        reconnectionDelayMax: normal.delayMax,
+        randomizationFactor: normal.randomization,
+      },
     });
+    const s = c.socket;
 
     let everConnected = false;
     let failures = 0; // failed connects in a row
     let attempt = 0;
     let polling = false;
     let unauthorized = false;
-    let shutdownDelay: number | null = null;
-    let manualTimer: ReturnType<typeof setTimeout> | null = null;
-    let syncRetry: ReturnType<typeof setTimeout> | null = null;
 
     const publish = (state: ConnectionState) => {
       setStatus({ state, attempt });
@@ -150,146 +147,118 @@ export function useWebSocket(options: UseWebSocketOptions): WebSocketHandle {
       if (polling) return 'polling';
       return everConnected ? 'reconnecting' : 'connecting';
     };
-    const clearManual = () => {
-      if (manualTimer !== null) clearTimeout(manualTimer);
-      manualTimer = null;
-    };
-    /** Reconnects by hand: socket.io does not after a server-side disconnect. */
-    const scheduleManualConnect = (delay: number) => {
-      clearManual();
-      manualTimer = setTimeout(() => {
-        manualTimer = null;
-        if (s.connected || unauthorized) return;
-        attempt += 1;
-        publish(waitingState());
-        s.connect();
-      }, delay);
+    const reportSyncError = (error: unknown) => {
+      callbacks.current.onSyncError?.(error);
     };
 
-    const onConnect = () => {
-      clearManual();
-      everConnected = true;
-      failures = 0;
-      attempt = 0;
-      shutdownDelay = null;
-      if (polling) {
-        polling = false;
-        applyBackoff(s, normal);
-      }
-      publish('live');
-      sync();
-    };
-    /** Resubscribes; a subscription refused as rate limited is tried again once it may be. */
-    const sync = () => {
-      void resubscribe(s, store, (error) => {
-        callbacks.current.onSyncError?.(error);
-        if (error instanceof AckError && error.code === 'RATE_LIMITED' && syncRetry === null) {
-          syncRetry = setTimeout(() => {
-            syncRetry = null;
-            if (s.connected) sync();
-          }, Math.max(250, error.retryAfterMs ?? 1000));
+    const offs = [
+      c.on('connect', () => {
+        everConnected = true;
+        failures = 0;
+        attempt = 0;
+        if (polling) {
+          polling = false;
+          applyBackoff(s, normal);
         }
-      });
-    };
-    const onDisconnect = (reason: string) => {
-      if (reason === 'io client disconnect') {
-        publish('offline');
-        return;
-      }
-      if (reason === 'io server disconnect') {
-        const delay = shutdownDelay ?? normal.delay;
-        shutdownDelay = null;
-        scheduleManualConnect(backoffDelay({ ...normal, delay, delayMax: Math.max(delay, normal.delayMax) }, 1));
-      }
-      publish(waitingState());
-    };
-    const onConnectError = (error: Error) => {
-      if (isUnauthorizedError(error)) {
+        publish('live');
+      }),
+      c.on('resubscribed', (snapshot) => {
+        if (snapshot.portfolio) store.setPortfolio(snapshot.portfolio);
+        if (snapshot.trades) store.mergeTrades(snapshot.trades);
+        if (snapshot.quotes) store.quotes.push(snapshot.quotes);
+      }),
+      c.on('subscription_error', reportSyncError),
+      c.on('subscription_retry', reportSyncError), // rate limited: the toast
+      c.on('disconnect', (reason) => {
+        publish(reason === 'io client disconnect' ? 'offline' : waitingState());
+      }),
+      c.on('unauthorized', () => {
         unauthorized = true;
-        clearManual();
         publish('unauthorized');
-        s.disconnect();
         callbacks.current.onUnauthorized?.();
-        return;
-      }
-      // Failures while the device is offline say nothing about the socket: not counted.
-      if (!isBrowserOffline()) failures += 1;
-      if (!polling && failures >= maxFailures) {
-        polling = true;
-        applyBackoff(s, slow);
-      }
-      // A refusal by the namespace (not a transport failure) is not retried by socket.io.
-      if (!s.active) scheduleManualConnect(backoffDelay(polling ? slow : normal, failures));
-      publish(waitingState());
-    };
-    const onReconnectAttempt = (n: number) => {
-      attempt = Math.max(attempt + 1, n);
-      publish(waitingState());
-    };
-    const onShutdown = (notice: ShutdownNotice) => {
-      shutdownDelay = Math.max(0, notice.reconnectAfterMs);
-    };
+      }),
+      c.on('connect_error', (error) => {
+        if (error instanceof UnauthorizedError) return; // 'unauthorized' follows
+        // Failures while the device is offline say nothing about the socket: not counted.
+        if (!isBrowserOffline()) failures += 1;
+        if (!polling && failures >= maxFailures) {
+          polling = true;
+          applyBackoff(s, slow);
+        }
+        publish(waitingState());
+      }),
+      c.on('reconnect_attempt', (n) => {
+        attempt = Math.max(attempt + 1, n);
+        publish(waitingState());
+      }),
+      c.on('portfolio:update', (portfolio) => {
+        store.setPortfolio(portfolio);
+      }),
+      c.on('trade:executed', (trade) => {
+        store.addTrade(trade);
+      }),
+      c.on('quotes:update', (batch) => {
+        store.quotes.push(batch.quotes);
+      }),
+      c.on('quote:update', (quote) => {
+        store.quotes.push([quote]);
+      }),
+    ];
+
+    // Subscribed once: the client sends them with its first connect and after every reconnect.
+    c.subscribePortfolio().catch(() => undefined); // failures arrive as subscription_error
+    c.subscribeTrades().catch(() => undefined);
+    let disposed = false;
+    void store.watchlistReady().then((symbols) => {
+      if (disposed || symbols.length === 0) return;
+      const connectedNow = c.connected;
+      subscribeWatchlist(c, symbols).then(
+        (quotes) => {
+          // while disconnected the quotes come with the next connect's `resubscribed`
+          if (connectedNow) store.quotes.push(quotes);
+        },
+        (error: unknown) => {
+          if (connectedNow) reportSyncError(error);
+        },
+      );
+    });
+
     const onBrowserOffline = () => {
       if (!s.connected) publish(waitingState());
     };
     /** Retry now rather than at the end of the current back-off. */
     const connectNow = () => {
       if (s.connected || unauthorized) return;
-      clearManual();
       s.disconnect();
       attempt += 1;
       publish(waitingState());
-      s.connect();
+      c.connect().catch(() => undefined);
     };
     const onBrowserOnline = connectNow;
     reconnectRef.current = connectNow;
-
-    s.on('connect', onConnect);
-    s.on('disconnect', onDisconnect);
-    s.on('connect_error', onConnectError);
-    s.on('server:shutdown', onShutdown);
-    s.on('portfolio:update', (portfolio) => {
-      store.setPortfolio(portfolio);
-    });
-    s.on('trade:executed', (trade) => {
-      store.addTrade(trade);
-    });
-    s.on('quotes:update', (batch) => {
-      store.quotes.push(batch.quotes);
-    });
-    s.on('quote:update', (quote) => {
-      store.quotes.push([quote]);
-    });
-    // The server's round-trip probe (ops page figures): answered at once, whatever the page.
-    s.on('latency:ping', (_ping, ack) => {
-      if (typeof ack === 'function') ack({});
-    });
-    s.io.on('reconnect_attempt', onReconnectAttempt);
     window.addEventListener('offline', onBrowserOffline);
     window.addEventListener('online', onBrowserOnline);
 
-    // The socket is an external system created here; publishing it (and its first state) from
+    // The client is an external system created here; publishing it (and its first state) from
     // the effect is the point of the effect.
-    setSocket(s);
+    setClient(c);
     setStatus({ state: 'connecting', attempt: 0 });
-    s.connect();
+    c.connect().catch(() => undefined); // refusals arrive as events
 
     return () => {
+      disposed = true;
       reconnectRef.current = () => undefined;
-      clearManual();
-      if (syncRetry !== null) clearTimeout(syncRetry);
       window.removeEventListener('offline', onBrowserOffline);
       window.removeEventListener('online', onBrowserOnline);
-      s.io.off('reconnect_attempt', onReconnectAttempt);
-      s.removeAllListeners();
-      s.disconnect();
-      setSocket(null);
+      for (const off of offs) off();
+      c.dispose();
+      setClient(null);
     };
   }, [realtimeEnabled, socketPath, store]);
 
-  if (realtimeEnabled === false) return { socket: null, status: POLLING_ONLY, reconnectNow };
-  if (realtimeEnabled === null) return { socket: null, status: WAITING_FOR_CONFIG, reconnectNow };
-  return { socket, status, reconnectNow };
+  if (realtimeEnabled === false) return { client: null, socket: null, status: POLLING_ONLY, reconnectNow };
+  if (realtimeEnabled === null) return { client: null, socket: null, status: WAITING_FOR_CONFIG, reconnectNow };
+  return { client, socket: client?.socket ?? null, status, reconnectNow };
 }
 
 const POLLING_ONLY: ConnectionStatus = { state: 'polling', attempt: 0 };

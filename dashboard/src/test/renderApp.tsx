@@ -9,7 +9,7 @@ import { Toaster } from 'sonner';
 import { AppRoutes } from '../App';
 import type { ConfigOut, Portfolio, Quote, TradeOut } from '../api/types';
 import { AuthProvider } from '../auth/AuthContext';
-import { setSessionId } from '../auth/session';
+import { markSignedIn } from '../auth/session';
 import { mockFetch, order, portfolio, quote, trade } from './fixtures';
 import { lastSocket, type MockSocket } from './mockSocket';
 
@@ -88,7 +88,7 @@ export function renderApp(
   options: { path?: string; server?: ServerState; routes?: Record<string, unknown>; strict?: boolean } = {},
 ) {
   const server = options.server ?? defaultServer();
-  if (server.loggedIn) setSessionId('sess-1');
+  if (server.loggedIn) markSignedIn();
   const calls = mockFetch(routesFor(server, options.routes));
   const tree: ReactElement = (
     <MemoryRouter initialEntries={[options.path ?? '/']}>
