@@ -70,8 +70,8 @@ system: ## Install the system packages tests use (PostgreSQL, Redis, browsers...
 
 .PHONY: lint
 lint: python clients/js/node_modules/.package-lock.json ## ruff, mypy, the dashboard's type check and linter, the SDK's type check
-	uv run ruff check src tests bench
-	uv run ruff format --check src tests bench
+	uv run ruff check src tests bench examples
+	uv run ruff format --check src tests bench examples
 	uv run mypy
 	cd dashboard && npm run lint
 	cd clients/js && npm run typecheck
