@@ -1,6 +1,6 @@
 """tradewire's Python asyncio client: REST (httpx) and the real-time socket, on the service's
 own wire protocol (`tradewire.realtime.protocol`) over the `websockets` library. See
-docs/clients-python.md."""
+docs/CLIENTS.md."""
 
 from tradewire.client.backoff import Backoff
 from tradewire.client.client import Snapshots, TradewireClient
