@@ -101,9 +101,7 @@ class Services:
             RolloutState(settings.realtime_enabled, settings.realtime_rollout_percent),
             refresh=bool(settings.redis_url),
         )
-        realtime = RealtimeServer(
-            settings, sessions, executor, feed, quotes, limiter, bus, rollout
-        )
+        realtime = RealtimeServer(settings, sessions, executor, feed, quotes, limiter, bus, rollout)
         users = UserService(
             db, settings.starting_cash, default_watchlist=default_watchlist(feed.symbols)
         )

@@ -179,9 +179,7 @@ class RealtimeRollout:
             await self.bus.publish(ROLLOUT_CHANNEL, {"op": "changed"})
         except Exception as exc:  # the others see it at their next refresh
             log.warning("rollout change not announced", extra={"error": repr(exc)})
-        log.info(
-            "realtime rollout set", extra={"enabled": state.enabled, "percent": state.percent}
-        )
+        log.info("realtime rollout set", extra={"enabled": state.enabled, "percent": state.percent})
         return state
 
     async def reload(self) -> None:
