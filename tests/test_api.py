@@ -114,12 +114,14 @@ async def test_readiness_answers_503_when_a_check_fails(server: LiveServer) -> N
 
 
 async def test_realtime_can_be_switched_off(tmp_path: Path) -> None:
+    """Off at start: REST works, the config says so; the Socket.IO endpoint stays (so an
+    administrator can turn it on at run time) and refuses its handshakes
+    (tests/realtime/test_rollout.py)."""
     async with LiveServer(make_settings(tmp_path, realtime_enabled=False)) as live:
-        async with live.http() as http:
-            assert (await http.get("/api/config")).json()["realtimeEnabled"] is False
-            r = await http.get("/socket.io/", params={"EIO": "4", "transport": "polling"})
-            assert r.status_code == 404
         sid = await live.login()
+        for session in (None, sid):
+            async with live.http(session) as http:
+                assert (await http.get("/api/config")).json()["realtimeEnabled"] is False
         assert (await live.place_order(sid, symbol="AAPL", side="buy", quantity=1))[
             "status"
         ] == "filled"

@@ -23,7 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from tradewire import metrics
 from tradewire.accounts.sessions import SessionStore
 from tradewire.accounts.users import UserService, default_watchlist
-from tradewire.api import auth, health, market, ops, trading
+from tradewire.api import admin, auth, health, market, ops, trading
 from tradewire.api import metrics as metrics_api
 from tradewire.api.body_limit import BodyLimitMiddleware, BodyLimits
 from tradewire.api.csrf import CsrfMiddleware
@@ -36,6 +36,7 @@ from tradewire.market.cache import QuoteCache, quote_cache_from_url
 from tradewire.market.feed import PUBLISHED, MarketFeed, build_feed
 from tradewire.ratelimit import RateLimiter, storage_from_url
 from tradewire.realtime.server import RealtimeServer
+from tradewire.rollout import RealtimeRollout, RolloutState, rollout_store_from_url
 from tradewire.settings import Settings
 from tradewire.storage.database import Database
 from tradewire.tasks import cancel_and_wait
@@ -56,7 +57,11 @@ class Services:
     """Every long-lived part of one instance. With `REDIS_URL` set the instance is one of a
     cluster: the bus (quotes, user pushes), the quote cache, the one-minute bars and rate limits
     live in Redis, and the feed runs on whichever instance holds the leader lease (which alone
-    records the bars)."""
+    records the bars).
+
+    The realtime server is always built and attached: `REALTIME_ENABLED` and
+    `REALTIME_ROLLOUT_PERCENT` are only the rollout's start state (rollout.py), which an
+    administrator changes at run time; users outside it are refused at the handshake."""
 
     settings: Settings
     db: Database
@@ -67,7 +72,8 @@ class Services:
     feed: MarketFeed
     executor: TradeExecutor
     limiter: RateLimiter
-    realtime: RealtimeServer | None
+    rollout: RealtimeRollout
+    realtime: RealtimeServer
     bars: BarStore
     bar_recorder: BarRecorder = field(init=False)
     lease: LeaderLease = field(init=False)
@@ -91,17 +97,30 @@ class Services:
         executor = TradeExecutor(db, quotes, feed.is_known, bus)
         sessions = SessionStore(db, settings.session_ttl)
         limiter = RateLimiter(storage_from_url(settings.redis_url))
-        realtime = (
-            RealtimeServer(settings, sessions, executor, feed, quotes, limiter, bus)
-            if settings.realtime_enabled
-            else None
+        rollout = RealtimeRollout(
+            rollout_store_from_url(settings.redis_url),
+            bus,
+            RolloutState(settings.realtime_enabled, settings.realtime_rollout_percent),
+            refresh=bool(settings.redis_url),
         )
+        realtime = RealtimeServer(settings, sessions, executor, feed, quotes, limiter, bus, rollout)
         users = UserService(
             db, settings.starting_cash, default_watchlist=default_watchlist(feed.symbols)
         )
         bars = bar_store_from_url(settings.redis_url)
         return cls(
-            settings, db, users, sessions, bus, quotes, feed, executor, limiter, realtime, bars
+            settings,
+            db,
+            users,
+            sessions,
+            bus,
+            quotes,
+            feed,
+            executor,
+            limiter,
+            rollout,
+            realtime,
+            bars,
         )
 
     async def start(self) -> None:
@@ -109,13 +128,13 @@ class Services:
         if self.settings.seed_demo:
             await self.users.ensure_demo()
         await self.bus.start()
+        await self.rollout.start()
         resting = await self.executor.load_book()
         self.executor.matching = False
         self.feed.on("quote", self.executor.on_quote)
         self.bar_recorder.start()
         self.feed.on(PUBLISHED, self.bar_recorder.on_quote)
-        if self.realtime is not None:
-            self.realtime.attach()
+        self.realtime.attach()
         await self.lease.start()
         self._maintenance = asyncio.create_task(self._maintain(), name="maintenance")
         if self.cluster:
@@ -127,15 +146,15 @@ class Services:
                 "cluster": bool(self.settings.redis_url),
                 "symbols": len(self.feed.symbols),
                 "resting_orders": resting,
-                "realtime": self.realtime is not None,
+                "realtime_enabled": self.rollout.current.enabled,
+                "realtime_percent": self.rollout.current.percent,
                 "feed_leader": self.lease.is_leader,
             },
         )
 
     async def prepare_shutdown(self) -> None:
         """First step of a graceful stop, before the HTTP server stops: tell sockets to go."""
-        if self.realtime is not None:
-            await self.realtime.shutdown()
+        await self.realtime.shutdown()
 
     async def stop(self) -> None:
         await cancel_and_wait(self._maintenance)
@@ -143,10 +162,10 @@ class Services:
         self.feed.remove_listener("quote", self.executor.on_quote)
         self.feed.remove_listener(PUBLISHED, self.bar_recorder.on_quote)
         await self.bar_recorder.stop()
-        if self.realtime is not None:
-            self.realtime.detach()
-            await self.realtime.close()
+        self.realtime.detach()
+        await self.realtime.close()
         await self.executor.drain()
+        await self.rollout.close()
         await self.bus.close()
         await self.quotes.close()
         await self.bars.close()
@@ -185,7 +204,8 @@ class Services:
 
 
 def create_app(settings: Settings | None = None) -> Any:
-    """The ASGI app. Socket.IO wraps the REST app unless `REALTIME_ENABLED` is off."""
+    """The ASGI app: Socket.IO wraps the REST app (whatever the rollout state: a user outside
+    it is refused at the Socket.IO handshake, not by a missing endpoint)."""
     settings = settings or Settings()
     services = Services.build(settings)
 
@@ -232,12 +252,11 @@ def create_app(settings: Settings | None = None) -> Any:
         market.router,
         trading.router,
         ops.router,
+        admin.router,
         metrics_api.router,
     ):
         api.include_router(router)
     mount_dashboard(api, settings.dashboard_dir or DEFAULT_DASHBOARD_DIR)
-    if services.realtime is None:
-        return api
     outer = services.realtime.asgi_app(api)
     outer.state = api.state  # so `create_app().state.services` works either way
     return outer
@@ -245,9 +264,8 @@ def create_app(settings: Settings | None = None) -> Any:
 
 def websocket_protocol(app: Any) -> Any:
     """What `create_app`'s app needs as uvicorn's `ws=` option: the class that serves its
-    Socket.IO WebSockets, or uvicorn's default when real time is off."""
-    realtime = app.state.services.realtime
-    return realtime.websocket_protocol() if realtime is not None else "auto"
+    Socket.IO WebSockets."""
+    return app.state.services.realtime.websocket_protocol()
 
 
 def mount_dashboard(api: FastAPI, dist: Path) -> None:

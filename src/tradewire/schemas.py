@@ -16,7 +16,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 Side = Literal["buy", "sell"]
@@ -238,9 +246,27 @@ class WatchlistOut(Schema):
 
 
 class ConfigOut(Schema):
+    """`GET /api/config`. `realtimeEnabled`: whether real time is on for the user of the
+    session sent (for a request without one: whether it is on for every user)."""
+
     realtime_enabled: bool
     socket_path: str = "/socket.io"
     max_watchlist_symbols: int = 50
+
+
+class RealtimeRolloutIn(Schema):
+    """`PUT /api/admin/realtime`: real time on or off, and the share of users (0-100) who get
+    it while on. Strict: `"true"` or `50.0` are refused."""
+
+    enabled: StrictBool
+    percent: Annotated[StrictInt, Field(ge=0, le=100)]
+
+
+class RealtimeRolloutOut(Schema):
+    """`GET`/`PUT /api/admin/realtime`: the rollout state this instance applies."""
+
+    enabled: bool
+    percent: int
 
 
 # ---------------------------------------------------------------- real-time events
@@ -276,6 +302,14 @@ class ShutdownNotice(Schema):
     """`server:shutdown`: the instance is going away; reconnect (possibly elsewhere)."""
 
     reconnect_after_ms: int
+
+
+class RealtimeDisabledNotice(Schema):
+    """`realtime:disabled`: an administrator turned real time off (`disabled`) or left this
+    user outside the rollout (`not_in_rollout`); the socket is disconnected next. Poll over
+    REST and re-check `GET /api/config`."""
+
+    reason: Literal["disabled", "not_in_rollout"]
 
 
 # ================================================================ the Socket.IO contract
@@ -315,14 +349,14 @@ class LatencyPing(Schema):
 
 
 class ConnectRefusedData(Schema):
-    code: Literal["UNAUTHORIZED", "SHUTTING_DOWN", "TOO_MANY_CONNECTIONS"]
+    code: Literal["UNAUTHORIZED", "SHUTTING_DOWN", "TOO_MANY_CONNECTIONS", "REALTIME_DISABLED"]
 
 
 class ConnectRefused(Schema):
     """The `connect_error` of a refused handshake (socket.io-client: `err.message`,
     `err.data`); `message` is the code in lower case."""
 
-    message: Literal["unauthorized", "shutting_down", "too_many_connections"]
+    message: Literal["unauthorized", "shutting_down", "too_many_connections", "realtime_disabled"]
     data: ConnectRefusedData
 
 
@@ -419,6 +453,7 @@ SERVER_EVENTS: dict[str, type[Schema]] = {
     "portfolio:update": Portfolio,
     "rate_limited": RateLimitedEvent,
     "server:shutdown": ShutdownNotice,
+    "realtime:disabled": RealtimeDisabledNotice,
     "ops:stats": OpsStats,
     "latency:ping": LatencyPing,
 }

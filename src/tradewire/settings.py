@@ -74,6 +74,12 @@ class Settings(BaseSettings):
 
     # --- real-time ---
     realtime_enabled: bool = True
+    """Start default of the real-time switch: `false` refuses every Socket.IO handshake (the
+    dashboard polls) until an administrator turns it on (`PUT /api/admin/realtime`)."""
+    realtime_rollout_percent: int = Field(default=100, ge=0, le=100)
+    """Start default of the share of users (0-100, by a stable hash of the user id) that get
+    real time while it is on. A state set by an administrator wins over both (docs/DEPLOYMENT.md,
+    "Rollout")."""
 
     @field_validator("cors_origins", mode="before")
     @classmethod

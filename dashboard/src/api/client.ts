@@ -17,6 +17,8 @@ import type {
   OpsStats,
   Portfolio,
   Quote,
+  RealtimeRolloutIn,
+  RealtimeRolloutOut,
   SymbolOut,
   TradeOut,
   UserOut,
@@ -172,6 +174,10 @@ export const api = {
   watchlist: () => request<WatchlistOut>('GET', '/api/watchlist'),
   /** Administrators only (403 FORBIDDEN otherwise): this instance's live figures. */
   opsStats: () => request<OpsStats>('GET', '/api/ops/stats'),
+  /** Administrators only: the real-time rollout state, and changing it (every instance). */
+  realtimeRollout: () => request<RealtimeRolloutOut>('GET', '/api/admin/realtime'),
+  setRealtimeRollout: (rollout: RealtimeRolloutIn) =>
+    request<RealtimeRolloutOut>('PUT', '/api/admin/realtime', { body: rollout, what: 'real-time rollout' }),
   saveWatchlist: (symbols: string[]) =>
     request<WatchlistOut>('PUT', '/api/watchlist', { body: { symbols }, what: 'watchlist' }),
 };

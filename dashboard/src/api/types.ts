@@ -37,6 +37,9 @@ export type Portfolio = Rest['Portfolio'];
 export type WatchlistIn = Rest['WatchlistIn'];
 export type WatchlistOut = Rest['WatchlistOut'];
 export type ConfigOut = Rest['ConfigOut'];
+/** `PUT /api/admin/realtime` (administrators): real time on/off and the share of users. */
+export type RealtimeRolloutIn = Rest['RealtimeRolloutIn'];
+export type RealtimeRolloutOut = Rest['RealtimeRolloutOut'];
 export type Bar = Rest['Bar'];
 export type BarsOut = Rest['BarsOut'];
 export type BarInterval = BarsOut['interval'];
@@ -54,6 +57,7 @@ export type WatchlistSubscribe = Events['WatchlistSubscribe'];
 export type QuoteBatch = Events['QuoteBatch'];
 export type RateLimitedEvent = Events['RateLimitedEvent'];
 export type ShutdownNotice = Events['ShutdownNotice'];
+export type RealtimeDisabledNotice = Events['RealtimeDisabledNotice'];
 export type LatencyFigures = Events['LatencyFigures'];
 /** Also what `GET /api/ops/stats` answers while real-time is on. */
 export type OpsStats = Events['OpsStats'];

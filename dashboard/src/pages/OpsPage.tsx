@@ -1,6 +1,7 @@
 /**
  * Ops: live figures of the instance this tab is connected to (administrators only). Live over
- * the socket (`subscribe:ops`, then `ops:stats` every second), or over REST while polling.
+ * the socket (`subscribe:ops`, then `ops:stats` every second), or over REST while polling. Below
+ * them the real-time rollout control (RolloutControl).
  * A user who is not an administrator gets a message and no request at all (a 403 from REST
  * would be a console error).
  */
@@ -8,6 +9,7 @@ import { useEffect } from 'react';
 import type { LatencyFigures, OpsStats } from '../api/types';
 import { useAuth } from '../auth/AuthContext';
 import { FreshnessBadge } from '../components/PortfolioPanel';
+import { RolloutControl } from '../components/RolloutControl';
 import { formatTime } from '../lib/time';
 import type { ConnectionState } from '../realtime/useWebSocket';
 import { useOpsStats } from '../realtime/useOpsStats';
@@ -146,5 +148,10 @@ export function OpsPage() {
   }, []);
 
   if (!isAdmin || forbidden) return <AdminsOnly />;
-  return <OpsFigures stats={stats} state={status.state} error={error} />;
+  return (
+    <>
+      <OpsFigures stats={stats} state={status.state} error={error} />
+      <RolloutControl />
+    </>
+  );
 }

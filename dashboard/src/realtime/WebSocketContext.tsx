@@ -3,6 +3,9 @@
  * - the tab's one connection, a TradewireClient of the SDK, and its state (useWebSocket),
  * - the DashboardStore every panel reads (portfolio, trades, watchlist, open orders, quotes),
  * - the REST polling fallback, active exactly while the state is "polling",
+ * - the rollout: GET /api/config says whether real time is on for this user and is asked again
+ *   while polling (useRealtimeConfig); a `realtime:disabled` push or a REALTIME_DISABLED
+ *   refusal turns the socket off and polling on, until the config says yes again,
  * - the watchlist actions (persisted with PUT /api/watchlist, then (un)subscribed live).
  * Components reach all of it with useRealtime().
  */
@@ -15,6 +18,7 @@ import { DashboardStore } from './dashboardStore';
 import type { TradewireClient } from '@tradewire/client';
 import { type AppSocket, RateLimitedError, subscribeWatchlist, unsubscribeWatchlist } from './subscriptions';
 import { usePolling } from './usePolling';
+import { useRealtimeConfig } from './useRealtimeConfig';
 import { type ConnectionStatus, useWebSocket, type UseWebSocketOptions } from './useWebSocket';
 
 export interface RealtimeValue {
@@ -33,8 +37,6 @@ export interface RealtimeValue {
 
 export const WebSocketContext = createContext<RealtimeValue | null>(null);
 
-const CONFIG_RETRY_MS = 2000;
-
 export class WatchlistError extends Error {
   override name = 'WatchlistError';
 }
@@ -42,40 +44,22 @@ export class WatchlistError extends Error {
 export function WebSocketProvider({
   children,
   connection,
+  configRecheckMs,
 }: {
   children: ReactNode;
   /** Overrides for tests (back-off, failure threshold). */
   connection?: Partial<Pick<UseWebSocketOptions, 'backoff' | 'pollingBackoff' | 'pollAfterFailures'>>;
+  /** How often the polling dashboard asks GET /api/config whether real time is on again. */
+  configRecheckMs?: number;
 }) {
   const { expire } = useAuth();
   const [store] = useState(() => new DashboardStore());
-  const [config, setConfig] = useState<ConfigOut | null>(null);
+  const { config, disable } = useRealtimeConfig(configRecheckMs);
   const [symbols, setSymbols] = useState<SymbolOut[]>([]);
 
   useEffect(() => () => {
     store.dispose();
   }, [store]);
-
-  // Config decides socket or polling; retried until the service answers.
-  useEffect(() => {
-    let cancelled = false;
-    let timer: ReturnType<typeof setTimeout> | null = null;
-    const load = () => {
-      api
-        .config()
-        .then((c) => {
-          if (!cancelled) setConfig(c);
-        })
-        .catch(() => {
-          if (!cancelled) timer = setTimeout(load, CONFIG_RETRY_MS);
-        });
-    };
-    load();
-    return () => {
-      cancelled = true;
-      if (timer !== null) clearTimeout(timer);
-    };
-  }, []);
 
   // The watchlist and the symbol list come from REST whatever the transport.
   useEffect(() => {
@@ -118,6 +102,20 @@ export function WebSocketProvider({
   });
 
   usePolling(store, status.state === 'polling' && config !== null, reconnectNow);
+
+  // The administrator turned real time off, or left this user outside the rollout.
+  useEffect(() => {
+    if (!socket) return;
+    const onRefused = (error: Error) => {
+      if (isRealtimeDisabledError(error)) disable();
+    };
+    socket.on('realtime:disabled', disable);
+    socket.on('connect_error', onRefused);
+    return () => {
+      socket.off('realtime:disabled', disable);
+      socket.off('connect_error', onRefused);
+    };
+  }, [socket, disable]);
 
   const refreshOpenOrders = useCallback(async () => {
     try {
@@ -186,6 +184,13 @@ export function WebSocketProvider({
     [client, socket, status, store, config, symbols, addToWatchlist, removeFromWatchlist, refreshOpenOrders],
   );
   return <WebSocketContext.Provider value={value}>{children}</WebSocketContext.Provider>;
+}
+
+/** A handshake refused because real time is off for this user (docs/WEBSOCKET.md, Errors). */
+export function isRealtimeDisabledError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const data = (error as Error & { data?: { code?: unknown } }).data;
+  return error.message === 'realtime_disabled' || data?.code === 'REALTIME_DISABLED';
 }
 
 export function useRealtime(): RealtimeValue {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from tradewire.api.deps import ServicesDep
+from tradewire.api.deps import OptionalSessionDep, ServicesDep
 from tradewire.schemas import ConfigOut
 
 router = APIRouter(tags=["health"])
@@ -31,6 +31,13 @@ async def readyz(services: ServicesDep) -> JSONResponse:
 
 
 @router.get("/api/config", response_model=ConfigOut, tags=["accounts"])
-async def config(services: ServicesDep) -> ConfigOut:
-    """What a client needs before it connects: whether real-time is on and where."""
-    return ConfigOut(realtime_enabled=services.settings.realtime_enabled)
+async def config(services: ServicesDep, session: OptionalSessionDep) -> ConfigOut:
+    """What a client needs before it connects: whether real time is on for this user (the
+    rollout, changed at run time; without a session: whether it is on for every user), and
+    where. A polling client asks again now and then, and connects once it says yes."""
+    state = services.rollout.current
+    if session is None:
+        enabled = state.enabled and state.percent == 100
+    else:
+        enabled = state.admits(session.user_id)
+    return ConfigOut(realtime_enabled=enabled)

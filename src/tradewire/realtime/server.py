@@ -62,11 +62,13 @@ from tradewire.realtime.sockets import (
     SocketServer,
 )
 from tradewire.realtime.websocket import EngineWebSocket, websocket_protocol
+from tradewire.rollout import RealtimeRollout, RolloutState
 from tradewire.schemas import (
     CLIENT_EVENTS,
     Portfolio,
     Quote,
     RateLimitedEvent,
+    RealtimeDisabledNotice,
     ShutdownNotice,
     TradeFailed,
     TradeOut,
@@ -158,9 +160,12 @@ class RealtimeServer(Namespace):
         quotes: QuoteCache,
         limiter: RateLimiter,
         bus: Bus | None = None,
+        rollout: RealtimeRollout | None = None,
     ) -> None:
         self.settings = settings
         self.bus: Bus = bus if bus is not None else MemoryBus()
+        self.rollout = rollout
+        """Who may connect (rollout.py); None: everyone with a session."""
         self.sessions = sessions
         self.executor = executor
         self.feed = feed
@@ -232,6 +237,8 @@ class RealtimeServer(Namespace):
         self.sessions.on(SESSION_REVOKED, self._announce_revocation)
         self.bus.subscribe(SESSIONS_CHANNEL, self._on_session_message)
         self.bus.subscribe(USER_EVENTS_CHANNEL, self._on_user_event)
+        if self.rollout is not None:
+            self.rollout.on_change(self._on_rollout_change)
         self.engine.start()
         self._flusher = asyncio.create_task(self._flush_batches_forever(), name="quote-batches")
         self._ops_task = asyncio.create_task(self._ops_forever(), name="ops")
@@ -247,6 +254,8 @@ class RealtimeServer(Namespace):
         self.sessions.remove_listener(SESSION_REVOKED, self._announce_revocation)
         self.bus.unsubscribe(SESSIONS_CHANNEL, self._on_session_message)
         self.bus.unsubscribe(USER_EVENTS_CHANNEL, self._on_user_event)
+        if self.rollout is not None:
+            self.rollout.remove_listener(self._on_rollout_change)
         for task in (self._flusher, self._ops_task):
             if task is not None:
                 task.cancel()
@@ -294,6 +303,12 @@ class RealtimeServer(Namespace):
             metrics.AUTH_FAILURES.inc()
             log.info("connection refused: unauthorized", extra={"remote": remote})
             raise ConnectRefused("unauthorized", {"code": "UNAUTHORIZED"})
+        if self.rollout is not None and not self.rollout.admits(session.user_id):
+            log.info(
+                "connection refused: real time is off for this user",
+                extra={"user_id": session.user_id, "remote": remote},
+            )
+            raise ConnectRefused("realtime_disabled", {"code": "REALTIME_DISABLED"})
         if (
             self._per_session[session.session_key] >= MAX_SOCKETS_PER_SESSION
             or self._per_user[session.user_id] >= MAX_SOCKETS_PER_USER
@@ -370,6 +385,25 @@ class RealtimeServer(Namespace):
             return False
         state.socket.disconnect()
         return True
+
+    def _on_rollout_change(self, state: RolloutState) -> None:
+        """The rollout changed: the sockets of users now outside it get `realtime:disabled`,
+        then a disconnect (in a write of its own, as after `server:shutdown`)."""
+        reason = "disabled" if not state.enabled else "not_in_rollout"
+        notice = RealtimeDisabledNotice(reason=reason).wire()
+        outside = [s.socket for s in self.sockets.values() if not state.admits(s.user_id)]
+        for socket in outside:
+            self._emit_to(socket, "realtime:disabled", notice)
+        for socket in outside:
+            socket.disconnect()
+        log.info(
+            "realtime rollout applied",
+            extra={
+                "enabled": state.enabled,
+                "percent": state.percent,
+                "disconnected": len(outside),
+            },
+        )
 
     @property
     def pubsub_flowing(self) -> bool:
