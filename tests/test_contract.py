@@ -195,7 +195,21 @@ async def test_a_live_servers_acks_and_pushes_are_the_models(server: LiveServer)
                 if seen.name in SERVER_EVENTS:
                     exactly(SERVER_EVENTS[seen.name], seen.data)
                     checked.add(seen.name)
-        assert checked == set(SERVER_EVENTS)
+        # realtime:disabled ends every socket: test_the_rollout_push_and_refusal_are_the_models
+        assert checked == set(SERVER_EVENTS) - {"realtime:disabled"}
+
+
+async def test_the_rollout_push_and_refusal_are_the_models(server: LiveServer) -> None:
+    admin = await server.login()
+    async with Client() as client, Client() as later:
+        await client.connect(server.url, admin)
+        async with server.http(admin) as http:
+            r = await http.put("/api/admin/realtime", json={"enabled": False, "percent": 100})
+            assert r.status_code == 200, r.text
+        [notice] = await client.wait_for("realtime:disabled")
+        exactly(SERVER_EVENTS["realtime:disabled"], notice)
+        assert notice == {"reason": "disabled"}
+        exactly(ConnectRefused, await later.refused(server.url, admin))
 
 
 async def register(server: LiveServer, username: str) -> str:

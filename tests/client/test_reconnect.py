@@ -1,7 +1,8 @@
 """Reconnecting against real servers, as docs/WEBSOCKET.md ("Reconnecting") tells clients to:
 after a server-side disconnect and after a dropped transport the client connects again with
-back-off and sends its subscriptions again; after a logout it stops with `Unauthorized`; a
-`RATE_LIMITED` refusal is honoured until `retryAfterMs` has passed."""
+back-off and sends its subscriptions again; after a logout it stops with `Unauthorized`, and
+when real time is turned off with `RealtimeDisabled`; a `RATE_LIMITED` refusal is honoured
+until `retryAfterMs` has passed."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from tradewire.client import (
     QUOTE_UPDATE,
     SERVER_SHUTDOWN,
     TRADE_EXECUTED,
+    REALTIME_DISABLED,
     RateLimited,
+    RealtimeDisabled,
     Snapshots,
     TradewireClient,
     Unauthorized,
@@ -92,6 +95,37 @@ async def test_after_logout_it_stops_with_unauthorized(
     assert not client.connected
     with pytest.raises(Unauthorized):
         await anext(trades)
+
+
+async def test_when_real_time_is_turned_off_it_stops_and_a_new_connect_is_refused(
+    server: LiveServer, make_client: MakeClient
+) -> None:
+    client = await make_client(server, reconnect_delay=0.05)
+    connects, disconnects = record(client)
+    await client.connect()
+    notices = client.stream(REALTIME_DISABLED)
+    async with server.http(client.session_id) as http:  # demo is an administrator
+        r = await http.put("/api/admin/realtime", json={"enabled": False, "percent": 100})
+        assert r.status_code == 200, r.text
+
+    with pytest.raises(RealtimeDisabled):
+        async with asyncio.timeout(WAIT):
+            await client.wait_closed()
+    assert disconnects == [SERVER_DISCONNECT]
+    assert client.reconnect_attempts == 0 and len(connects) == 1  # not retried
+    assert (await anext(notices)).reason == "disabled"
+    assert not (await client.rest.config()).realtime_enabled
+
+    other = await make_client(server)
+    with pytest.raises(RealtimeDisabled):
+        await other.connect()  # the handshake is refused with REALTIME_DISABLED
+
+    async with server.http(client.session_id) as http:
+        r = await http.put("/api/admin/realtime", json={"enabled": True, "percent": 100})
+        assert r.status_code == 200, r.text
+    assert (await other.rest.config()).realtime_enabled
+    await other.connect()
+    assert other.connected
 
 
 async def test_a_rate_limited_event_is_not_sent_again_before_retry_after(

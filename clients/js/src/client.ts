@@ -11,6 +11,9 @@
  *   `ReconnectBackoff` (from `reconnectAfterMs` when a `server:shutdown` came first, doubled on
  *   every failure, capped at 30 s, jittered);
  * - `UNAUTHORIZED` stops it: no retry until `connect()` is called again (after a new login);
+ * - so does real time being off for the user: a `REALTIME_DISABLED` refusal, or a
+ *   `realtime:disabled` push (the server disconnects next); poll REST and ask
+ *   `GET /api/config` until it says real time is on, then `connect()`;
  * - a `RATE_LIMITED` subscription is sent again only after its `retryAfterMs`, and any event of
  *   that kind waits until then instead of being refused again;
  * - `latency:ping` is answered at once;
@@ -27,6 +30,7 @@ import {
   connectError,
   RateLimitedError,
   TradewireError,
+  RealtimeDisabledError,
   UnauthorizedError,
   UnknownSymbolError,
 } from './errors.js';
@@ -139,10 +143,13 @@ const SERVER_EVENT_NAMES: Record<ServerEventName, true> = {
   'portfolio:update': true,
   rate_limited: true,
   'server:shutdown': true,
+  'realtime:disabled': true,
   'ops:stats': true,
   'latency:ping': true,
 };
 export const SERVER_EVENTS = Object.keys(SERVER_EVENT_NAMES) as ServerEventName[];
+/** The pushes `listen()` acts on itself before passing them on. */
+const HANDLED = new Set<ServerEventName>(['server:shutdown', 'latency:ping', 'rate_limited', 'realtime:disabled']);
 
 export const DEFAULT_ACK_TIMEOUT_MS = 8000;
 export const DEFAULT_RATE_LIMIT_RETRIES = 3;
@@ -266,8 +273,9 @@ export class TradewireClient {
 
   /**
    * Connects, and keeps connecting after every drop until `close()`. Resolves at the first
-   * connect; rejects with `UnauthorizedError` when the session is refused (the client then
-   * stops), or `ClientClosedError` on `close()`. Other refusals and failures are retried.
+   * connect; rejects with `UnauthorizedError` when the session is refused and with
+   * `RealtimeDisabledError` when real time is off for the user (the client then stops), or
+   * `ClientClosedError` on `close()`. Other refusals and failures are retried.
    */
   connect(): Promise<void> {
     this.closed = false;
@@ -344,12 +352,16 @@ export class TradewireClient {
       if (typeof ack === 'function') ack({});
       this.dispatch('latency:ping', ping);
     });
+    s.on('realtime:disabled', (notice) => {
+      this.stop(); // the disconnect that follows is not retried
+      this.dispatch('realtime:disabled', notice);
+    });
     s.on('rate_limited', (notice) => {
       this.noteRateLimit(notice.event as ClientEventName, notice.retryAfterMs);
       this.dispatch('rate_limited', notice);
     });
     for (const name of SERVER_EVENTS) {
-      if (name === 'server:shutdown' || name === 'latency:ping' || name === 'rate_limited') continue;
+      if (HANDLED.has(name)) continue;
       const untyped = s as unknown as { on(ev: string, fn: (payload: unknown) => void): void };
       untyped.on(name, (payload) => (this.dispatch as (e: string, p: unknown) => void)(name, payload));
     }
@@ -374,17 +386,22 @@ export class TradewireClient {
   private onConnectError(raw: Error): void {
     const error = connectError(raw);
     this.dispatch('connect_error', error);
-    if (error instanceof UnauthorizedError) {
-      this.stopped = true;
-      this.clearReconnect();
+    if (error instanceof UnauthorizedError || error instanceof RealtimeDisabledError) {
+      this.stop();
       this.socket.disconnect();
       this.firstConnect?.reject(error);
       this.firstConnect = null;
-      this.dispatch('unauthorized', error);
+      if (error instanceof UnauthorizedError) this.dispatch('unauthorized', error);
       return;
     }
     // A refusal by the server is not retried by socket.io (`active` is false): the client does.
     if (!this.socket.active) this.scheduleReconnect();
+  }
+
+  /** No more reconnects until `connect()` is called again. */
+  private stop(): void {
+    this.stopped = true;
+    this.clearReconnect();
   }
 
   private scheduleReconnect(): void {

@@ -5,7 +5,7 @@
  *   `{ok: false, error: {code, message}}`;
  * - `AckTimeoutError`: no answer in time (the connection dropped, or the server is stuck);
  * - `ConnectRefusedError` (`UnauthorizedError`, `ShuttingDownError`,
- *   `TooManyConnectionsError`): a handshake refused with `connect_error`
+ *   `TooManyConnectionsError`, `RealtimeDisabledError`): a handshake refused with `connect_error`
  *   `{message, data: {code}}`;
  * - `HttpError`: a REST call (login, logout) answered with an error status.
  *
@@ -103,6 +103,18 @@ export class TooManyConnectionsError extends ConnectRefusedError {
   }
 }
 
+/**
+ * `REALTIME_DISABLED`: an administrator turned real time off, or this user is outside its
+ * rollout. Not retried: use the REST API and ask `GET /api/config` again later.
+ */
+export class RealtimeDisabledError extends ConnectRefusedError {
+  override name = 'RealtimeDisabledError';
+  declare readonly code: 'REALTIME_DISABLED';
+  constructor(message = 'realtime_disabled') {
+    super('REALTIME_DISABLED', message);
+  }
+}
+
 /** A REST call answered with an error status; `code`/`message` from the `{error}` body if any. */
 export class HttpError extends TradewireError {
   override name = 'HttpError';
@@ -143,6 +155,8 @@ export function connectError(error: unknown): ConnectRefusedError | Error {
       return new ShuttingDownError(message);
     case 'TOO_MANY_CONNECTIONS':
       return new TooManyConnectionsError(message);
+    case 'REALTIME_DISABLED':
+      return new RealtimeDisabledError(message);
     default:
       return error instanceof Error ? error : new Error(message);
   }

@@ -40,6 +40,7 @@ export {
   HttpError,
   RateLimitedError,
   ShuttingDownError,
+  RealtimeDisabledError,
   TooManyConnectionsError,
   TradewireError,
   UnauthorizedError,

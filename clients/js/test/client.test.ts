@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   type ClientOptions,
   RateLimitedError,
+  RealtimeDisabledError,
   TradewireClient,
   UnauthorizedError,
   UnknownSymbolError,
@@ -249,6 +250,31 @@ describe('TradewireClient: back-off after a server-side disconnect', () => {
     await expect(connected).rejects.toBeInstanceOf(UnauthorizedError);
     expect(unauthorized).toHaveBeenCalledTimes(1);
     vi.advanceTimersByTime(120_000);
+    expect(socket.connects).toBe(1);
+  });
+
+  it('stops on REALTIME_DISABLED: connect() rejects and nothing is retried', async () => {
+    const { client, socket } = setup();
+    const connected = client.connect();
+    socket.refuse('REALTIME_DISABLED');
+    await expect(connected).rejects.toBeInstanceOf(RealtimeDisabledError);
+    vi.advanceTimersByTime(120_000);
+    expect(socket.connects).toBe(1);
+  });
+
+  it('does not reconnect after a realtime:disabled push and the disconnect that follows', () => {
+    const { client, socket } = setup();
+    void client.connect();
+    socket.serverConnect();
+    const notices = vi.fn();
+    const scheduled = vi.fn();
+    client.on('realtime:disabled', notices);
+    client.on('reconnect_scheduled', scheduled);
+    socket.push('realtime:disabled', { reason: 'not_in_rollout' });
+    socket.serverDisconnect('io server disconnect');
+    vi.advanceTimersByTime(120_000);
+    expect(notices).toHaveBeenCalledWith({ reason: 'not_in_rollout' });
+    expect(scheduled).not.toHaveBeenCalled();
     expect(socket.connects).toBe(1);
   });
 

@@ -11,8 +11,9 @@
 The client reconnects as docs/WEBSOCKET.md ("Reconnecting") says: after a dropped transport
 and after a disconnect the server decided (a `server:shutdown`, a logout, flooding), with the
 back-off of `Backoff` (starting at the shutdown's `reconnectAfterMs`), and stops when a refusal
-says `UNAUTHORIZED`. After every reconnect it sends the subscriptions it holds again and hands
-the snapshots of their acks to the `on_connect` handlers.
+says `UNAUTHORIZED` or `REALTIME_DISABLED`, or when a `realtime:disabled` push came before the
+disconnect. After every reconnect it sends the subscriptions it holds again and hands the
+snapshots of their acks to the `on_connect` handlers.
 """
 
 from __future__ import annotations
@@ -40,11 +41,13 @@ from tradewire.client.errors import (
     EventRefused,
     NotConnected,
     RateLimited,
+    RealtimeDisabled,
     Unauthorized,
     event_refused,
 )
 from tradewire.client.events import (
     RATE_LIMITED,
+    REALTIME_DISABLED,
     SERVER_EVENTS,
     SERVER_SHUTDOWN,
     EventStream,
@@ -248,6 +251,9 @@ class TradewireClient:
             self._fire_lifecycle("disconnect", reason)
             if self._closing or reason == CLIENT_DISCONNECT:
                 return
+            if isinstance(self.failure, RealtimeDisabled):  # told so before the disconnect
+                self._end(self.failure)
+                return
             if not self.reconnect:
                 self._end(ConnectionLost(f"disconnected: {reason}"))
                 return
@@ -268,8 +274,8 @@ class TradewireClient:
             try:
                 await self._open()
                 return await self._resubscribe()
-            except Unauthorized as exc:
-                log.warning("tradewire reconnect refused: the session is over (%s)", exc)
+            except (Unauthorized, RealtimeDisabled) as exc:
+                log.warning("tradewire reconnect refused: %s", exc)
                 self._end(exc)
                 return None
             except (ConnectionRefused, ConnectionLost, AckTimeout, OSError,
@@ -421,6 +427,9 @@ class TradewireClient:
             self._shutdown_after = payload.reconnect_after_ms / 1000  # type: ignore[attr-defined]
         elif event is RATE_LIMITED:
             self._block(payload.event, payload.retry_after_ms)  # type: ignore[attr-defined]
+        elif event is REALTIME_DISABLED:
+            # the disconnect that follows is final: poll over REST until GET /api/config says yes
+            self.failure = RealtimeDisabled(payload.reason)  # type: ignore[attr-defined]
         for handler in list(self._handlers[name]):
             self._run(handler, payload)
         for stream in self._streams[name]:

@@ -76,8 +76,16 @@ class TooManyConnections(ConnectionRefused):
     code = "TOO_MANY_CONNECTIONS"
 
 
+class RealtimeDisabled(ConnectionRefused):
+    """Real time is off for this user: an administrator turned it off or left the user outside
+    the rollout (a refused handshake, or a `realtime:disabled` push before a disconnect). Not
+    retried: use the REST API, and ask `GET /api/config` (`client.rest.config()`) again later."""
+
+    code = "REALTIME_DISABLED"
+
+
 _REFUSALS: dict[str, type[ConnectionRefused]] = {
-    cls.code: cls for cls in (Unauthorized, ShuttingDown, TooManyConnections)
+    cls.code: cls for cls in (Unauthorized, ShuttingDown, TooManyConnections, RealtimeDisabled)
 }
 
 
@@ -88,7 +96,10 @@ def connection_refused(data: Any) -> ConnectionRefused:
     except pydantic.ValidationError:
         message = data.get("message") if isinstance(data, dict) else data
         return ConnectionRefused(str(message))
-    return _REFUSALS[refused.data.code](refused.message)
+    refusal = _REFUSALS.get(refused.data.code)
+    if refusal is None:  # a code newer than this client
+        return ConnectionRefused(refused.message, refused.data.code)
+    return refusal(refused.message)
 
 
 class ConnectionLost(TradewireError):

@@ -20,6 +20,7 @@ from tradewire.schemas import (
     Quote,
     QuoteBatch,
     RateLimitedEvent,
+    RealtimeDisabledNotice,
     Schema,
     ShutdownNotice,
     TradeFailed,
@@ -48,6 +49,7 @@ TRADE_FAILED = ServerEvent("trade:failed", TradeFailed)
 PORTFOLIO_UPDATE = ServerEvent("portfolio:update", Portfolio)
 RATE_LIMITED = ServerEvent("rate_limited", RateLimitedEvent)
 SERVER_SHUTDOWN = ServerEvent("server:shutdown", ShutdownNotice)
+REALTIME_DISABLED = ServerEvent("realtime:disabled", RealtimeDisabledNotice)
 OPS_STATS = ServerEvent("ops:stats", OpsStats)
 LATENCY_PING = ServerEvent("latency:ping", LatencyPing)
 
@@ -61,6 +63,7 @@ SERVER_EVENTS: dict[str, ServerEvent[Schema]] = {
         PORTFOLIO_UPDATE,
         RATE_LIMITED,
         SERVER_SHUTDOWN,
+        REALTIME_DISABLED,
         OPS_STATS,
         LATENCY_PING,
     )

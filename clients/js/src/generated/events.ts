@@ -57,7 +57,7 @@ export interface components {
              * Message
              * @enum {string}
              */
-            message: "unauthorized" | "shutting_down" | "too_many_connections";
+            message: "unauthorized" | "shutting_down" | "too_many_connections" | "realtime_disabled";
             data: components["schemas"]["ConnectRefusedData"];
         };
         /** ConnectRefusedData */
@@ -66,7 +66,7 @@ export interface components {
              * Code
              * @enum {string}
              */
-            code: "UNAUTHORIZED" | "SHUTTING_DOWN" | "TOO_MANY_CONNECTIONS";
+            code: "UNAUTHORIZED" | "SHUTTING_DOWN" | "TOO_MANY_CONNECTIONS" | "REALTIME_DISABLED";
         };
         /**
          * LatencyFigures
@@ -293,6 +293,19 @@ export interface components {
             /** Retryafterms */
             retryAfterMs: number;
         };
+        /**
+         * RealtimeDisabledNotice
+         * @description `realtime:disabled`: an administrator turned real time off (`disabled`) or left this
+         *     user outside the rollout (`not_in_rollout`); the socket is disconnected next. Poll over
+         *     REST and re-check `GET /api/config`.
+         */
+        RealtimeDisabledNotice: {
+            /**
+             * Reason
+             * @enum {string}
+             */
+            reason: "disabled" | "not_in_rollout";
+        };
         /** @description Every server push by event name, and its payload. */
         ServerEvents: {
             "quote:update": components["schemas"]["Quote"];
@@ -302,6 +315,7 @@ export interface components {
             "portfolio:update": components["schemas"]["Portfolio"];
             rate_limited: components["schemas"]["RateLimitedEvent"];
             "server:shutdown": components["schemas"]["ShutdownNotice"];
+            "realtime:disabled": components["schemas"]["RealtimeDisabledNotice"];
             "ops:stats": components["schemas"]["OpsStats"];
             "latency:ping": components["schemas"]["LatencyPing"];
         };

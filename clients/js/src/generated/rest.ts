@@ -53,7 +53,9 @@ export interface paths {
         };
         /**
          * Config
-         * @description What a client needs before it connects: whether real-time is on and where.
+         * @description What a client needs before it connects: whether real time is on for this user (the
+         *     rollout, changed at run time; without a session: whether it is on for every user), and
+         *     where. A polling client asks again now and then, and connects once it says yes.
          */
         get: operations["config_api_config_get"];
         put?: never;
@@ -338,6 +340,33 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/realtime": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Realtime
+         * @description The rollout state this instance applies.
+         */
+        get: operations["get_realtime_api_admin_realtime_get"];
+        /**
+         * Put Realtime
+         * @description Turn real time on or off and set the share of users who get it, on every instance
+         *     (through Redis in a cluster). Sockets of users now outside get `realtime:disabled` and
+         *     are disconnected; users now inside connect when their dashboard next checks
+         *     `GET /api/config`.
+         */
+        put: operations["put_realtime_api_admin_realtime_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -376,7 +405,11 @@ export interface components {
             /** Bars */
             bars: components["schemas"]["Bar"][];
         };
-        /** ConfigOut */
+        /**
+         * ConfigOut
+         * @description `GET /api/config`. `realtimeEnabled`: whether real time is on for the user of the
+         *     session sent (for a request without one: whether it is on for every user).
+         */
         ConfigOut: {
             /** Realtimeenabled */
             realtimeEnabled: boolean;
@@ -548,6 +581,27 @@ export interface components {
             seq: number;
             /** Ts */
             ts: number;
+        };
+        /**
+         * RealtimeRolloutIn
+         * @description `PUT /api/admin/realtime`: real time on or off, and the share of users (0-100) who get
+         *     it while on. Strict: `"true"` or `50.0` are refused.
+         */
+        RealtimeRolloutIn: {
+            /** Enabled */
+            enabled: boolean;
+            /** Percent */
+            percent: number;
+        };
+        /**
+         * RealtimeRolloutOut
+         * @description `GET`/`PUT /api/admin/realtime`: the rollout state this instance applies.
+         */
+        RealtimeRolloutOut: {
+            /** Enabled */
+            enabled: boolean;
+            /** Percent */
+            percent: number;
         };
         /** SymbolOut */
         SymbolOut: {
@@ -1756,6 +1810,95 @@ export interface operations {
             };
             /** @description Forbidden */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    get_realtime_api_admin_realtime_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RealtimeRolloutOut"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    put_realtime_api_admin_realtime_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RealtimeRolloutIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RealtimeRolloutOut"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
