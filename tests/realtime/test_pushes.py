@@ -21,15 +21,19 @@ from tradewire.realtime.server import QUOTE_BATCH_INTERVAL, USER_EVENTS_CHANNEL,
 from tradewire.schemas import (
     OrderOut,
     Portfolio,
+    PortfolioUpdate,
     Position,
     QuoteBatch,
+    TradeExecuted,
     TradeFailed,
     TradeOut,
 )
 
 WHEN = datetime(2026, 3, 2, 14, 30, 5, 123000, tzinfo=UTC)
 
-TRADE = TradeOut(
+TRADE = TradeExecuted(
+    seq=1,
+    epoch="0123456789abcdef",
     trade_id=7,
     order_id=9,
     symbol="AAPL",
@@ -39,7 +43,9 @@ TRADE = TradeOut(
     total=Decimal("379.04"),
     executed_at=WHEN,
 )
-PORTFOLIO = Portfolio(
+PORTFOLIO = PortfolioUpdate(
+    seq=2,
+    epoch="0123456789abcdef",
     user_id=1,
     cash=Decimal("99620.96"),
     positions=[
@@ -72,6 +78,8 @@ FAILED = TradeFailed(
     ),
     reason="INSUFFICIENT_CASH",
     message="Not enough cash for this order.",
+    seq=3,
+    epoch="0123456789abcdef",
 )
 
 
@@ -97,7 +105,7 @@ async def test_user_pushes_reach_every_socket_of_that_user_and_no_other(
     connect: Connect,
     event: str,
     emit: str,
-    payload: TradeOut | Portfolio | TradeFailed,
+    payload: TradeExecuted | PortfolioUpdate | TradeFailed,
 ) -> None:
     demo_session = await quiet_server.login()
     demo_tab, demo_phone = (
@@ -113,6 +121,8 @@ async def test_user_pushes_reach_every_socket_of_that_user_and_no_other(
     for client in (demo_tab, demo_phone, bob):
         [received] = await client.wait_for(event)
         assert received == payload.wire()
+        # the recovery offset after the payload: the event's seq
+        assert client.offsets(event) == [str(payload.seq)]
     # the wire form: camelCase, decimals as strings, times as ISO 8601 UTC
     wire = demo_tab.of(event)[0]
     assert set(wire) == {f.alias for f in type(payload).model_fields.values()}
@@ -129,6 +139,8 @@ def test_the_wire_forms_are_camel_case_with_decimal_strings() -> None:
         "price": "189.52",
         "total": "379.04",
         "executedAt": "2026-03-02T14:30:05.123000Z",
+        "seq": 1,
+        "epoch": "0123456789abcdef",
     }
     assert FAILED.wire()["order"]["rejectReason"] == "INSUFFICIENT_CASH"
     assert PORTFOLIO.wire()["positions"][0]["avgCost"] == "189.5200"

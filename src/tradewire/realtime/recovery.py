@@ -99,7 +99,8 @@ class MemoryRecoveryStore:
     ) -> None:
         self.window = window
         self.log_size = log_size
-        self._clock = clock
+        self.clock = clock
+        """Seconds, monotonic; a test may move it on."""
         # logs[user_id]: that user's recent events, in seq order
         self._logs: dict[int, deque[LoggedEvent]] = {}
         # dropped[user_id]: the newest seq no longer kept (pruned or past log_size)
@@ -108,7 +109,7 @@ class MemoryRecoveryStore:
         self._sessions: dict[str, SavedSession] = {}
 
     async def append(self, user_id: int, event: LoggedEvent) -> None:
-        logged = LoggedEvent(event.seq, event.epoch, event.event, event.data, self._clock())
+        logged = LoggedEvent(event.seq, event.epoch, event.event, event.data, self.clock())
         log = self._logs.get(user_id)
         if log is None:
             log = self._logs[user_id] = deque()
@@ -140,17 +141,17 @@ class MemoryRecoveryStore:
         return [e for e in log if e.seq > seq]
 
     async def save(self, session: SavedSession) -> None:
-        session.saved_at = self._clock()
+        session.saved_at = self.clock()
         self._sessions[session.pid] = session
 
     async def take(self, pid: str) -> SavedSession | None:
         session = self._sessions.pop(pid, None)
-        if session is None or self._clock() - session.saved_at > self.window:
+        if session is None or self.clock() - session.saved_at > self.window:
             return None
         return session
 
     async def prune(self) -> None:
-        cutoff = self._clock() - self.window
+        cutoff = self.clock() - self.window
         for pid in [p for p, s in self._sessions.items() if s.saved_at < cutoff]:
             del self._sessions[pid]
         for user_id in list(self._logs):
