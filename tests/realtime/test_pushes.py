@@ -20,13 +20,11 @@ from tests.support import sample_quote as quote
 from tradewire.realtime.server import QUOTE_BATCH_INTERVAL, USER_EVENTS_CHANNEL, RealtimeServer
 from tradewire.schemas import (
     OrderOut,
-    Portfolio,
     PortfolioUpdate,
     Position,
     QuoteBatch,
     TradeExecuted,
     TradeFailed,
-    TradeOut,
 )
 
 WHEN = datetime(2026, 3, 2, 14, 30, 5, 123000, tzinfo=UTC)

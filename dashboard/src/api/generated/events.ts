@@ -209,6 +209,34 @@ export interface components {
             ok: true;
             portfolio: components["schemas"]["Portfolio"];
         };
+        /**
+         * PortfolioUpdate
+         * @description `portfolio:update`: the portfolio as a fill left it, with its place in the user's
+         *     events.
+         */
+        PortfolioUpdate: {
+            /** Seq */
+            seq: number;
+            /** Epoch */
+            epoch: string;
+            /** Userid */
+            userId: number;
+            /** Cash */
+            cash: string;
+            /** Positions */
+            positions: components["schemas"]["Position"][];
+            /** Positionsvalue */
+            positionsValue: string;
+            /** Totalvalue */
+            totalValue: string;
+            /** Unrealizedpnl */
+            unrealizedPnl: string;
+            /**
+             * Asof
+             * Format: date-time
+             */
+            asOf: string;
+        };
         /** Position */
         Position: {
             /** Symbol */
@@ -297,9 +325,9 @@ export interface components {
         ServerEvents: {
             "quote:update": components["schemas"]["Quote"];
             "quotes:update": components["schemas"]["QuoteBatch"];
-            "trade:executed": components["schemas"]["TradeOut"];
+            "trade:executed": components["schemas"]["TradeExecuted"];
             "trade:failed": components["schemas"]["TradeFailed"];
-            "portfolio:update": components["schemas"]["Portfolio"];
+            "portfolio:update": components["schemas"]["PortfolioUpdate"];
             rate_limited: components["schemas"]["RateLimitedEvent"];
             "server:shutdown": components["schemas"]["ShutdownNotice"];
             "ops:stats": components["schemas"]["OpsStats"];
@@ -314,10 +342,46 @@ export interface components {
             reconnectAfterMs: number;
         };
         /**
+         * TradeExecuted
+         * @description `trade:executed`: the fill, with its place in the user's events.
+         */
+        TradeExecuted: {
+            /** Seq */
+            seq: number;
+            /** Epoch */
+            epoch: string;
+            /** Tradeid */
+            tradeId: number;
+            /** Orderid */
+            orderId: number;
+            /** Symbol */
+            symbol: string;
+            /**
+             * Side
+             * @enum {string}
+             */
+            side: "buy" | "sell";
+            /** Quantity */
+            quantity: number;
+            /** Price */
+            price: string;
+            /** Total */
+            total: string;
+            /**
+             * Executedat
+             * Format: date-time
+             */
+            executedAt: string;
+        };
+        /**
          * TradeFailed
          * @description `trade:failed`: the order as recorded (status `rejected`) and why.
          */
         TradeFailed: {
+            /** Seq */
+            seq: number;
+            /** Epoch */
+            epoch: string;
             order: components["schemas"]["OrderOut"];
             /**
              * Reason
