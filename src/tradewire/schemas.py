@@ -239,18 +239,22 @@ class PortfolioUpdate(Portfolio, UserEventFields):
     events."""
 
 
-class TradeFailed(UserEventFields):
-    """`trade:failed`: the order as recorded (status `rejected`) and why."""
+class TradeFailed(Schema):
+    """A rejection: the order as recorded (status `rejected`) and why."""
 
     order: OrderOut
     reason: RejectReason
     message: str
 
 
+class TradeFailedEvent(TradeFailed, UserEventFields):
+    """`trade:failed`: the rejection, with its place in the user's events."""
+
+
 UserEventName = Literal["trade:executed", "trade:failed", "portfolio:update"]
 USER_EVENT_PAYLOADS: dict[str, type[UserEventFields]] = {
     "trade:executed": TradeExecuted,
-    "trade:failed": TradeFailed,
+    "trade:failed": TradeFailedEvent,
     "portfolio:update": PortfolioUpdate,
 }
 """The user events, by wire name: kept in the outbox and replayed on recovery."""
@@ -265,7 +269,7 @@ class UserEventOut(Schema):
     event: UserEventName
     seq: int
     epoch: str
-    data: TradeExecuted | TradeFailed | PortfolioUpdate
+    data: TradeExecuted | TradeFailedEvent | PortfolioUpdate
     created_at: datetime
 
 
@@ -443,7 +447,7 @@ SERVER_EVENTS: dict[str, type[Schema]] = {
     "quote:update": Quote,
     "quotes:update": QuoteBatch,
     "trade:executed": TradeExecuted,
-    "trade:failed": TradeFailed,
+    "trade:failed": TradeFailedEvent,
     "portfolio:update": PortfolioUpdate,
     "rate_limited": RateLimitedEvent,
     "server:shutdown": ShutdownNotice,

@@ -24,7 +24,7 @@ from tradewire.schemas import (
     Position,
     QuoteBatch,
     TradeExecuted,
-    TradeFailed,
+    TradeFailedEvent,
 )
 
 WHEN = datetime(2026, 3, 2, 14, 30, 5, 123000, tzinfo=UTC)
@@ -61,7 +61,7 @@ PORTFOLIO = PortfolioUpdate(
     unrealized_pnl=Decimal("-0.04"),
     as_of=WHEN,
 )
-FAILED = TradeFailed(
+FAILED = TradeFailedEvent(
     order=OrderOut(
         order_id=10,
         symbol="AAPL",
@@ -103,7 +103,7 @@ async def test_user_pushes_reach_every_socket_of_that_user_and_no_other(
     connect: Connect,
     event: str,
     emit: str,
-    payload: TradeExecuted | PortfolioUpdate | TradeFailed,
+    payload: TradeExecuted | PortfolioUpdate | TradeFailedEvent,
 ) -> None:
     demo_session = await quiet_server.login()
     demo_tab, demo_phone = (
@@ -256,7 +256,7 @@ async def test_a_rejected_order_pushes_trade_failed_with_the_reason(
     assert failed["order"]["orderId"] == order["orderId"]
     assert failed["order"]["status"] == "rejected"
     assert failed["order"]["rejectReason"] == "INSUFFICIENT_SHARES"
-    assert TradeFailed.model_validate(failed).reason == "INSUFFICIENT_SHARES"
+    assert TradeFailedEvent.model_validate(failed).reason == "INSUFFICIENT_SHARES"
     assert client.of("trade:executed") == [] and client.of("portfolio:update") == []
 
 

@@ -77,7 +77,7 @@ from tradewire.schemas import (
     RateLimitedEvent,
     ShutdownNotice,
     TradeExecuted,
-    TradeFailed,
+    TradeFailedEvent,
     UserEventFields,
     WatchlistSubscribe,
 )
@@ -657,7 +657,7 @@ class RealtimeServer(Namespace):
     async def emit_trade_notification(self, user_id: int, trade: TradeExecuted) -> None:
         await self.emit_user_event(user_id, "trade:executed", trade)
 
-    async def emit_trade_failed(self, user_id: int, failed: TradeFailed) -> None:
+    async def emit_trade_failed(self, user_id: int, failed: TradeFailedEvent) -> None:
         await self.emit_user_event(user_id, "trade:failed", failed)
 
     async def emit_user_event(self, user_id: int, event: str, payload: UserEventFields) -> bool:

@@ -2,7 +2,7 @@
 
 Events (pyee), each called with `(user_id, payload)` after the transaction committed:
 - `trade:executed`   -> `TradeExecuted`, when an order fills;
-- `trade:failed`     -> `TradeFailed`, when an order is rejected (recorded with a reason code);
+- `trade:failed`     -> `TradeFailedEvent`, when an order is rejected (recorded with a reason code);
 - `portfolio:updated`-> `PortfolioUpdate`, after every fill.
 Each payload was written to the user's outbox (`storage/outbox.py`) in the order's own
 transaction, with its `seq` and `epoch`: what is emitted is what was stored, so a push lost
@@ -65,7 +65,7 @@ from tradewire.schemas import (
     Quote,
     RejectReason,
     TradeExecuted,
-    TradeFailed,
+    TradeFailedEvent,
     TradeOut,
     UserEventFields,
     UserEventOut,
@@ -274,7 +274,7 @@ class TradeExecutor(AsyncIOEventEmitter):
         for payload in events:
             if isinstance(payload, TradeExecuted):
                 self.emit(TRADE_EXECUTED, user_id, payload)
-            elif isinstance(payload, TradeFailed):
+            elif isinstance(payload, TradeFailedEvent):
                 self.emit(TRADE_FAILED, user_id, payload)
             elif isinstance(payload, PortfolioUpdate):
                 self.emit(PORTFOLIO_UPDATED, user_id, payload)
@@ -488,7 +488,7 @@ def _rejected(tx: Session, order: Order, reason: RejectReason) -> Placed:
         tx,
         order.user_id,
         "trade:failed",
-        lambda seq, epoch: TradeFailed(
+        lambda seq, epoch: TradeFailedEvent(
             order=out, reason=reason, message=message, seq=seq, epoch=epoch
         ),
     )

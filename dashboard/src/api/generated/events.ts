@@ -326,7 +326,7 @@ export interface components {
             "quote:update": components["schemas"]["Quote"];
             "quotes:update": components["schemas"]["QuoteBatch"];
             "trade:executed": components["schemas"]["TradeExecuted"];
-            "trade:failed": components["schemas"]["TradeFailed"];
+            "trade:failed": components["schemas"]["TradeFailedEvent"];
             "portfolio:update": components["schemas"]["PortfolioUpdate"];
             rate_limited: components["schemas"]["RateLimitedEvent"];
             "server:shutdown": components["schemas"]["ShutdownNotice"];
@@ -375,9 +375,23 @@ export interface components {
         };
         /**
          * TradeFailed
-         * @description `trade:failed`: the order as recorded (status `rejected`) and why.
+         * @description A rejection: the order as recorded (status `rejected`) and why.
          */
         TradeFailed: {
+            order: components["schemas"]["OrderOut"];
+            /**
+             * Reason
+             * @enum {string}
+             */
+            reason: "INSUFFICIENT_CASH" | "INSUFFICIENT_SHARES" | "UNKNOWN_SYMBOL" | "INVALID_QUANTITY" | "INVALID_PRICE" | "NO_QUOTE";
+            /** Message */
+            message: string;
+        };
+        /**
+         * TradeFailedEvent
+         * @description `trade:failed`: the rejection, with its place in the user's events.
+         */
+        TradeFailedEvent: {
             /** Seq */
             seq: number;
             /** Epoch */

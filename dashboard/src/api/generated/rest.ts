@@ -629,10 +629,10 @@ export interface components {
             executedAt: string;
         };
         /**
-         * TradeFailed
-         * @description `trade:failed`: the order as recorded (status `rejected`) and why.
+         * TradeFailedEvent
+         * @description `trade:failed`: the rejection, with its place in the user's events.
          */
-        TradeFailed: {
+        TradeFailedEvent: {
             /** Seq */
             seq: number;
             /** Epoch */
@@ -690,7 +690,7 @@ export interface components {
             /** Epoch */
             epoch: string;
             /** Data */
-            data: components["schemas"]["TradeExecuted"] | components["schemas"]["TradeFailed"] | components["schemas"]["PortfolioUpdate"];
+            data: components["schemas"]["TradeExecuted"] | components["schemas"]["TradeFailedEvent"] | components["schemas"]["PortfolioUpdate"];
             /**
              * Createdat
              * Format: date-time
