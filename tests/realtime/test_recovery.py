@@ -214,6 +214,23 @@ async def test_the_events_api_serves_only_the_users_own_events_in_pages(
     assert too_many.status_code == 422
 
 
+async def test_the_outbox_is_pruned_by_count_and_by_age(server: LiveServer) -> None:
+    demo = await server.login()
+    await fill(server, demo, 3)  # seq 1 to 6
+    executor = server.services.executor
+
+    assert await executor.prune_events(max_age=3600, keep=2) == 4
+    async with server.http(demo) as http:
+        kept = (await http.get("/api/events")).json()
+    assert [e["seq"] for e in kept["events"]] == [5, 6] and kept["oldestSeq"] == 5
+
+    assert await executor.prune_events(max_age=1e-9, keep=100) == 2
+    await fill(server, demo, 1)  # the sequence goes on after a prune, in the same epoch
+    async with server.http(demo) as http:
+        after = (await http.get("/api/events")).json()
+    assert [e["seq"] for e in after["events"]] == [7, 8] and after["epoch"] == kept["epoch"]
+
+
 async def test_python_socketio_sees_seq_epoch_and_the_offset_on_user_events(
     server: LiveServer, connect: Connect
 ) -> None:

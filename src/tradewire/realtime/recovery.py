@@ -21,7 +21,7 @@ import bisect
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 RECOVERABLE_REASONS = frozenset({"transport close", "transport error", "ping timeout"})
@@ -55,7 +55,6 @@ class SavedSession:
     seq: int
     """The last user event the socket is known to have had when it connected; the client's
     offset, when it sends one, is more recent."""
-    extra: dict[str, Any] = field(default_factory=dict)
     saved_at: float = 0.0
 
 
