@@ -120,11 +120,13 @@ async def fill(server: LiveServer, session_id: str, count: int) -> list[int]:
     return [o["orderId"] for o in orders]
 
 
+@pytest.mark.parametrize("batch", [False, True], ids=["quote:update", "quotes:update"])
 async def test_a_dropped_js_socket_recovers_its_subscriptions_and_exactly_the_missed_fills(
-    server: LiveServer, run_recovering: Any
+    server: LiveServer, run_recovering: Any, batch: bool
 ) -> None:
+    quotes = "quotes:update" if batch else "quote:update"
     session_id = await server.login()
-    client = await run_recovering(url=server.url, sessionId=session_id, watch=["AAPL"])
+    client = await run_recovering(url=server.url, sessionId=session_id, watch=["AAPL"], batch=batch)
     first = await client.until("connect")
     assert first["recovered"] is False
     await client.until("ready")
@@ -141,8 +143,8 @@ async def test_a_dropped_js_socket_recovers_its_subscriptions_and_exactly_the_mi
     [live_after] = await fill(server, session_id, 1)
     await client.until("event", count=7, event="trade:executed")
     await client.until("event", count=7, event="portfolio:update")
-    # the watchlist came back with the socket: quotes without a new subscribe:watchlist
-    await client.until("event", count=3, event="quote:update")
+    # the watchlist came back with the socket, in its mode: quotes without a new subscribe
+    await client.until("event", count=3, event=quotes)
 
     since = client.after(back)
     assert [ln for ln in since if ln["type"] == "ack"] == []  # nothing was subscribed again
@@ -158,7 +160,8 @@ async def test_a_dropped_js_socket_recovers_its_subscriptions_and_exactly_the_mi
     assert every[0]["data"]["orderId"] == live_before
     # the latest quote of its symbol came after the missed events, before the live fill
     kinds = [ln.get("event") for ln in since]
-    assert kinds.index("quote:update") > kinds.index("portfolio:update")
+    assert kinds.index(quotes) > kinds.index("portfolio:update")
+    assert ("quotes:update" if not batch else "quote:update") not in kinds
 
 
 async def test_after_the_window_a_js_socket_starts_afresh_and_the_rest_api_has_the_events(

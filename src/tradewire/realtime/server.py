@@ -343,10 +343,6 @@ class RealtimeServer(Namespace):
         self._per_user[session.user_id] += 1
         self.rooms.join(socket, f"user:{session.user_id}")
         self.rooms.join(socket, f"session:{session.session_key}")
-        if recovered:
-            self.fanout.subscribe(socket, state.symbols, batch=state.batch)
-            if state.batch and state.symbols:
-                self.batch_sockets[socket.sid] = state
         metrics.CONNECTIONS.labels(transport=socket.transport).inc()
         metrics.CONNECTS.inc()
         log.info(
@@ -419,6 +415,10 @@ class RealtimeServer(Namespace):
             else:
                 for quote in state.replay_quotes:
                     self._emit_to(socket, QUOTE_EVENT, quote.wire())
+        # its quote rooms only now, so that no live quote comes before the replay
+        self.fanout.subscribe(socket, state.symbols, batch=state.batch)
+        if state.batch and state.symbols:
+            self.batch_sockets[socket.sid] = state
         state.replay, state.replay_quotes, state.pending = [], [], None
 
     def disconnected(self, socket: Socket, reason: str) -> None:
