@@ -37,6 +37,7 @@ from tradewire.schemas import (
     RateLimitedAckError,
     Schema,
     UnknownSymbolAckError,
+    UserEventsPage,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,7 +113,8 @@ def test_the_events_document_maps_every_event_to_its_schemas() -> None:
 
 def test_every_event_of_the_server_has_models() -> None:
     assert set(CLIENT_EVENTS) == set(limits.EVENT_LIMITS)  # one limit per handled event
-    emit = r'(?:_emit_to|emit_to_user)\(\s*[\w.]+,\s*"([a-z_:]+)"'  # to a socket, to a user
+    # to a socket, to a user, a user event
+    emit = r'(?:_emit_to|emit_to_user|emit_user_event)\(\s*[\w.]+,\s*"([a-z_:]+)"'
     emitted = set(re.findall(emit, SERVER_SOURCE))
     emitted |= set(re.findall(r'\.call\(\s*"([a-z_:]+)"', SERVER_SOURCE))
     emitted |= {fanout.QUOTE_EVENT, fanout.BATCH_EVENT}
@@ -285,6 +287,8 @@ def test_every_json_example_of_the_doc_is_its_events_model(example: Example) -> 
     elif example.section.startswith("Server events"):
         assert example.event in SERVER_EVENTS, f"{where}: no server event introduces it"
         exactly(SERVER_EVENTS[example.event], example.data)
+    elif example.section == "Connection-state recovery":  # the GET /api/events answer
+        exactly(UserEventsPage, example.data)
     else:
         pytest.fail(f"{where}: an example outside the event sections ({example.section})")
 

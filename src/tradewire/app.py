@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -47,6 +48,8 @@ log = logging.getLogger(__name__)
 DEFAULT_DASHBOARD_DIR = Path(__file__).resolve().parents[2] / "dashboard" / "dist"
 
 
+OUTBOX_PRUNE_SECONDS = 600.0
+"""How often the user events past `OUTBOX_MAX_AGE` / `OUTBOX_MAX_PER_USER` are deleted."""
 BOOK_RELOAD_SECONDS = 15.0
 """How often the matching instance reloads resting orders from the database (a safety net for
 book announcements lost while Redis was unreachable)."""
@@ -184,11 +187,19 @@ class Services:
         await self.feed.stop()
 
     async def _maintain(self) -> None:
+        last_prune = 0.0
         while True:
             await asyncio.sleep(BOOK_RELOAD_SECONDS)
             try:
                 if self.cluster and self.executor.matching:
                     await self.executor.load_book()
+                if time.monotonic() - last_prune >= OUTBOX_PRUNE_SECONDS:
+                    last_prune = time.monotonic()
+                    pruned = await self.executor.prune_events(
+                        self.settings.outbox_max_age, self.settings.outbox_max_per_user
+                    )
+                    if pruned:
+                        log.info("outbox pruned", extra={"events": pruned})
             except Exception:
                 log.exception("maintenance step failed")
 

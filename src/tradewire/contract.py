@@ -22,7 +22,13 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from tradewire.schemas import CLIENT_EVENTS, SERVER_EVENTS, AckFailure, ConnectRefused
+from tradewire.schemas import (
+    CLIENT_EVENTS,
+    SERVER_EVENTS,
+    AckFailure,
+    ConnectRefused,
+    TradeFailed,
+)
 
 OPENAPI_VERSION = "3.1.0"
 REF = "#/components/schemas/{model}"
@@ -56,6 +62,7 @@ def events_openapi() -> dict[str, Any]:
         add(event.ack, "serialization")
     add(AckFailure, "serialization")
     add(ConnectRefused, "serialization")
+    add(TradeFailed, "serialization")  # a rejection without its seq (clients make their own)
     keys, top = models_json_schema(models, ref_template=REF)
     schemas: dict[str, Any] = top.get("$defs", {})
 

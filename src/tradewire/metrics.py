@@ -28,6 +28,13 @@ if TYPE_CHECKING:
 CONNECTIONS = Gauge("tradewire_socket_connections", "Connected Socket.IO clients", ["transport"])
 CONNECTS = Counter("tradewire_socket_connects_total", "Accepted Socket.IO connections")
 DISCONNECTS = Counter("tradewire_socket_disconnects_total", "Socket.IO disconnections", ["reason"])
+SOCKETS_RECOVERED = Counter(
+    "tradewire_socket_recoveries_total",
+    "Reconnecting sockets that asked for connection-state recovery, by outcome "
+    "(recovered, session_gone: unknown or past the window, events_gone: missed events no "
+    "longer kept)",
+    ["outcome"],
+)
 AUTH_FAILURES = Counter(
     "tradewire_socket_auth_failures_total",
     "Socket.IO handshakes refused for a missing or invalid session",

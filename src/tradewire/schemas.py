@@ -272,12 +272,69 @@ class RealtimeRolloutOut(Schema):
 # ---------------------------------------------------------------- real-time events
 
 
+class UserEventFields(Schema):
+    """What every user event carries (`trade:executed`, `trade:failed`, `portfolio:update`):
+    `seq`, one more than the user's previous event (the three share the sequence), and
+    `epoch`, which changes only when that history is lost (then `seq` starts over)."""
+
+    seq: int
+    epoch: str
+
+
+class TradeExecuted(TradeOut, UserEventFields):
+    """`trade:executed`: the fill, with its place in the user's events."""
+
+
+class PortfolioUpdate(Portfolio, UserEventFields):
+    """`portfolio:update`: the portfolio as a fill left it, with its place in the user's
+    events."""
+
+
 class TradeFailed(Schema):
-    """`trade:failed`: the order as recorded (status `rejected`) and why."""
+    """A rejection: the order as recorded (status `rejected`) and why."""
 
     order: OrderOut
     reason: RejectReason
     message: str
+
+
+class TradeFailedEvent(TradeFailed, UserEventFields):
+    """`trade:failed`: the rejection, with its place in the user's events."""
+
+
+UserEventName = Literal["trade:executed", "trade:failed", "portfolio:update"]
+USER_EVENT_PAYLOADS: dict[str, type[UserEventFields]] = {
+    "trade:executed": TradeExecuted,
+    "trade:failed": TradeFailedEvent,
+    "portfolio:update": PortfolioUpdate,
+}
+"""The user events, by wire name: kept in the outbox and replayed on recovery."""
+MAX_EVENTS_PAGE = 200
+"""The largest page of `GET /api/events`."""
+
+
+class UserEventOut(Schema):
+    """One of the user's events as it was pushed: its name, and its payload (which carries the
+    same `seq` and `epoch`)."""
+
+    event: UserEventName
+    seq: int
+    epoch: str
+    data: TradeExecuted | TradeFailedEvent | PortfolioUpdate
+    created_at: datetime
+
+
+class UserEventsPage(Schema):
+    """`GET /api/events?after=<seq>`: the user's events after `seq`, oldest first, at most
+    `limit`. `epoch` is the history's now: when it differs from the one a client knew, its `seq`
+    means nothing here (take the snapshots). `hasMore`: ask again with the last `seq`.
+    `oldestSeq`: the oldest event still kept (null: none); a client whose `after` is older
+    than `oldestSeq - 1` missed events that were pruned."""
+
+    epoch: str
+    events: list[UserEventOut]
+    has_more: bool
+    oldest_seq: int | None
 
 
 class WatchlistSubscribe(InputSchema):
@@ -448,9 +505,9 @@ CLIENT_EVENTS: dict[str, ClientEvent] = {
 SERVER_EVENTS: dict[str, type[Schema]] = {
     "quote:update": Quote,
     "quotes:update": QuoteBatch,
-    "trade:executed": TradeOut,
-    "trade:failed": TradeFailed,
-    "portfolio:update": Portfolio,
+    "trade:executed": TradeExecuted,
+    "trade:failed": TradeFailedEvent,
+    "portfolio:update": PortfolioUpdate,
     "rate_limited": RateLimitedEvent,
     "server:shutdown": ShutdownNotice,
     "realtime:disabled": RealtimeDisabledNotice,

@@ -80,6 +80,16 @@ class Settings(BaseSettings):
     """Start default of the share of users (0-100, by a stable hash of the user id) that get
     real time while it is on. A state set by an administrator wins over both (docs/DEPLOYMENT.md,
     "Rollout")."""
+    recovery_window: float = Field(default=120.0, ge=0)
+    """Seconds a dropped socket's state (its subscriptions, the user events it missed) is kept
+    for it to recover (Socket.IO connection-state recovery); 0 turns recovery off."""
+    recovery_log_size: int = Field(default=1000, ge=1)
+    """User events kept in memory per user for recovering sockets; a socket that missed more
+    is not recovered (`GET /api/events` still has them)."""
+    outbox_max_age: float = Field(default=7 * 86_400, gt=0)
+    """Seconds a user event stays in the outbox (`GET /api/events`)."""
+    outbox_max_per_user: int = Field(default=10_000, ge=1)
+    """User events kept in the outbox per user (the newest)."""
 
     @field_validator("cors_origins", mode="before")
     @classmethod

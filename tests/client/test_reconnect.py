@@ -18,9 +18,9 @@ from tests.realtime.test_lifecycle import service_env
 from tests.support import LiveServer
 from tradewire.client import (
     QUOTE_UPDATE,
+    REALTIME_DISABLED,
     SERVER_SHUTDOWN,
     TRADE_EXECUTED,
-    REALTIME_DISABLED,
     RateLimited,
     RealtimeDisabled,
     Snapshots,

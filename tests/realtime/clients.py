@@ -32,6 +32,8 @@ class Seen:
     name: str
     data: Any
     at: float  # time.monotonic() on arrival
+    rest: tuple[Any, ...] = ()
+    """Arguments after the first: a user event's recovery offset."""
 
 
 def _read_post_answers() -> aiohttp.TraceConfig:
@@ -67,8 +69,8 @@ class Client:
         self.sio.on("disconnect", self._record_disconnect)
         self.sio.on("connect_error", self._record_connect_error)
 
-    async def _record_event(self, event: str, data: Any = None) -> None:
-        self.seen.append(Seen(event, data, time.monotonic()))
+    async def _record_event(self, event: str, data: Any = None, *rest: Any) -> None:
+        self.seen.append(Seen(event, data, time.monotonic(), rest))
 
     async def _record_connect(self) -> None:
         self.seen.append(Seen("connect", None, time.monotonic()))
@@ -136,6 +138,10 @@ class Client:
 
     def of(self, name: str, where: Callable[[Any], bool] = lambda _: True) -> list[Any]:
         return [s.data for s in self.seen if s.name == name and where(s.data)]
+
+    def offsets(self, name: str) -> list[Any]:
+        """The last argument of each `name` event after its payload (a user event's offset)."""
+        return [s.rest[-1] if s.rest else None for s in self.seen if s.name == name]
 
     def names(self) -> list[str]:
         return [s.name for s in self.seen]

@@ -42,7 +42,8 @@ def test_every_client_event_is_documented_with_its_rate_limit() -> None:
 
 
 def test_every_server_event_is_documented() -> None:
-    emit = r'(?:_emit_to|emit_to_user)\(\s*[\w.]+,\s*"([a-z_:]+)"'  # to a socket, to a user
+    # to a socket, to a user, a user event
+    emit = r'(?:_emit_to|emit_to_user|emit_user_event)\(\s*[\w.]+,\s*"([a-z_:]+)"'
     emitted = set(re.findall(emit, SERVER_SOURCE))
     emitted |= set(re.findall(r'\.call\(\s*"([a-z_:]+)"', SERVER_SOURCE))
     emitted |= {fanout.QUOTE_EVENT, fanout.BATCH_EVENT}

@@ -20,16 +20,18 @@ from tests.support import sample_quote as quote
 from tradewire.realtime.server import QUOTE_BATCH_INTERVAL, USER_EVENTS_CHANNEL, RealtimeServer
 from tradewire.schemas import (
     OrderOut,
-    Portfolio,
+    PortfolioUpdate,
     Position,
     QuoteBatch,
-    TradeFailed,
-    TradeOut,
+    TradeExecuted,
+    TradeFailedEvent,
 )
 
 WHEN = datetime(2026, 3, 2, 14, 30, 5, 123000, tzinfo=UTC)
 
-TRADE = TradeOut(
+TRADE = TradeExecuted(
+    seq=1,
+    epoch="0123456789abcdef",
     trade_id=7,
     order_id=9,
     symbol="AAPL",
@@ -39,7 +41,9 @@ TRADE = TradeOut(
     total=Decimal("379.04"),
     executed_at=WHEN,
 )
-PORTFOLIO = Portfolio(
+PORTFOLIO = PortfolioUpdate(
+    seq=2,
+    epoch="0123456789abcdef",
     user_id=1,
     cash=Decimal("99620.96"),
     positions=[
@@ -57,7 +61,7 @@ PORTFOLIO = Portfolio(
     unrealized_pnl=Decimal("-0.04"),
     as_of=WHEN,
 )
-FAILED = TradeFailed(
+FAILED = TradeFailedEvent(
     order=OrderOut(
         order_id=10,
         symbol="AAPL",
@@ -72,6 +76,8 @@ FAILED = TradeFailed(
     ),
     reason="INSUFFICIENT_CASH",
     message="Not enough cash for this order.",
+    seq=3,
+    epoch="0123456789abcdef",
 )
 
 
@@ -97,7 +103,7 @@ async def test_user_pushes_reach_every_socket_of_that_user_and_no_other(
     connect: Connect,
     event: str,
     emit: str,
-    payload: TradeOut | Portfolio | TradeFailed,
+    payload: TradeExecuted | PortfolioUpdate | TradeFailedEvent,
 ) -> None:
     demo_session = await quiet_server.login()
     demo_tab, demo_phone = (
@@ -113,6 +119,8 @@ async def test_user_pushes_reach_every_socket_of_that_user_and_no_other(
     for client in (demo_tab, demo_phone, bob):
         [received] = await client.wait_for(event)
         assert received == payload.wire()
+        # the recovery offset after the payload: the event's seq
+        assert client.offsets(event) == [str(payload.seq)]
     # the wire form: camelCase, decimals as strings, times as ISO 8601 UTC
     wire = demo_tab.of(event)[0]
     assert set(wire) == {f.alias for f in type(payload).model_fields.values()}
@@ -129,6 +137,8 @@ def test_the_wire_forms_are_camel_case_with_decimal_strings() -> None:
         "price": "189.52",
         "total": "379.04",
         "executedAt": "2026-03-02T14:30:05.123000Z",
+        "seq": 1,
+        "epoch": "0123456789abcdef",
     }
     assert FAILED.wire()["order"]["rejectReason"] == "INSUFFICIENT_CASH"
     assert PORTFOLIO.wire()["positions"][0]["avgCost"] == "189.5200"
@@ -246,7 +256,7 @@ async def test_a_rejected_order_pushes_trade_failed_with_the_reason(
     assert failed["order"]["orderId"] == order["orderId"]
     assert failed["order"]["status"] == "rejected"
     assert failed["order"]["rejectReason"] == "INSUFFICIENT_SHARES"
-    assert TradeFailed.model_validate(failed).reason == "INSUFFICIENT_SHARES"
+    assert TradeFailedEvent.model_validate(failed).reason == "INSUFFICIENT_SHARES"
     assert client.of("trade:executed") == [] and client.of("portfolio:update") == []
 
 

@@ -10,12 +10,14 @@ from sqlalchemy import delete, select
 from tradewire.api.deps import ServicesDep, SessionDep
 from tradewire.errors import UnknownSymbol
 from tradewire.schemas import (
+    MAX_EVENTS_PAGE,
     ErrorResponse,
     OrderIn,
     OrderOut,
     OrderStatus,
     Portfolio,
     TradeOut,
+    UserEventsPage,
     WatchlistIn,
     WatchlistOut,
 )
@@ -87,6 +89,19 @@ async def trades(
 @router.get("/trades/{trade_id}", response_model=TradeOut, responses=ERRORS)
 async def trade(trade_id: IdPath, session: SessionDep, services: ServicesDep) -> TradeOut:
     return await services.executor.trade(session.user_id, trade_id)
+
+
+@router.get("/events", response_model=UserEventsPage, responses=ERRORS)
+async def events(
+    session: SessionDep,
+    services: ServicesDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_EVENTS_PAGE)] = 100,
+) -> UserEventsPage:
+    """The user's own pushes (`trade:executed`, `trade:failed`, `portfolio:update`) with a
+    `seq` above `after`, oldest first, at most `limit`: what a client that could not recover
+    its socket missed (docs/WEBSOCKET.md, "Reconnecting")."""
+    return await services.executor.events_after(session.user_id, after, limit)
 
 
 @router.get("/watchlist", response_model=WatchlistOut, responses=ERRORS)

@@ -16,15 +16,15 @@ from typing import Generic, TypeVar
 from tradewire.schemas import (
     LatencyPing,
     OpsStats,
-    Portfolio,
+    PortfolioUpdate,
     Quote,
     QuoteBatch,
     RateLimitedEvent,
     RealtimeDisabledNotice,
     Schema,
     ShutdownNotice,
-    TradeFailed,
-    TradeOut,
+    TradeExecuted,
+    TradeFailedEvent,
 )
 
 T = TypeVar("T", bound=Schema)
@@ -44,9 +44,9 @@ class ServerEvent(Generic[T]):
 
 QUOTE_UPDATE = ServerEvent("quote:update", Quote)
 QUOTES_UPDATE = ServerEvent("quotes:update", QuoteBatch)
-TRADE_EXECUTED = ServerEvent("trade:executed", TradeOut)
-TRADE_FAILED = ServerEvent("trade:failed", TradeFailed)
-PORTFOLIO_UPDATE = ServerEvent("portfolio:update", Portfolio)
+TRADE_EXECUTED = ServerEvent("trade:executed", TradeExecuted)
+TRADE_FAILED = ServerEvent("trade:failed", TradeFailedEvent)
+PORTFOLIO_UPDATE = ServerEvent("portfolio:update", PortfolioUpdate)
 RATE_LIMITED = ServerEvent("rate_limited", RateLimitedEvent)
 SERVER_SHUTDOWN = ServerEvent("server:shutdown", ShutdownNotice)
 REALTIME_DISABLED = ServerEvent("realtime:disabled", RealtimeDisabledNotice)

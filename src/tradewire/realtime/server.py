@@ -27,6 +27,7 @@ import logging
 import os
 import platform
 import random
+import secrets
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -53,6 +54,13 @@ from tradewire.realtime.ops import (
     STATS_INTERVAL,
     OpsMonitor,
 )
+from tradewire.realtime.recovery import (
+    RECOVERABLE_REASONS,
+    LoggedEvent,
+    MemoryRecoveryStore,
+    RecoveryStore,
+    SavedSession,
+)
 from tradewire.realtime.rooms import Rooms
 from tradewire.realtime.sockets import (
     DISCONNECT_DELAY,
@@ -65,13 +73,15 @@ from tradewire.realtime.websocket import EngineWebSocket, websocket_protocol
 from tradewire.rollout import RealtimeRollout, RolloutState
 from tradewire.schemas import (
     CLIENT_EVENTS,
-    Portfolio,
+    PortfolioUpdate,
     Quote,
+    QuoteBatch,
     RateLimitedEvent,
     RealtimeDisabledNotice,
     ShutdownNotice,
-    TradeFailed,
-    TradeOut,
+    TradeExecuted,
+    TradeFailedEvent,
+    UserEventFields,
     WatchlistSubscribe,
 )
 from tradewire.settings import Settings
@@ -106,8 +116,11 @@ CONNECT_TIMEOUT = 45.0
 SHUTDOWN_RECONNECT_AFTER_MS = 1000
 SESSIONS_CHANNEL = "sessions"
 USER_EVENTS_CHANNEL = "user-events"
-"""Bus channel of user pushes: `{"userId", "event", "data"}`, delivered by every instance to
-its own sockets in `user:{userId}`."""
+"""Bus channel of user pushes: `{"userId", "event", "data"}` (and `"seq"` for the user events
+that have one: it goes out as the event's recovery offset), delivered by every instance to its
+own sockets in `user:{userId}`."""
+RECOVERY_PRUNE_INTERVAL = 10.0
+"""Seconds between sweeps of the recovery store (sessions and events past the window)."""
 SOCKET_PATH = "/socket.io/"
 
 Ack = dict[str, Any]
@@ -140,6 +153,16 @@ class SocketState:
     connected_at: float
     symbols: set[str] = field(default_factory=set)
     batch: bool = False
+    epoch: str | None = None
+    """The user's event history as this socket last saw it (None: no event yet)."""
+    connect_seq: int = 0
+    """The user's last event `seq` when the socket connected (or recovered up to)."""
+    pending: list[tuple[str, Any, int]] | None = None
+    """While a recovered socket waits for its replay: the live user events that came meanwhile,
+    `(event, data, seq)`, sent after the missed ones."""
+    replay: list[tuple[str, Any, int]] = field(default_factory=list)
+    """A recovered socket's missed user events, sent right after its CONNECT reply."""
+    replay_quotes: list[Quote] = field(default_factory=list)
 
     @property
     def sid(self) -> str:
@@ -171,6 +194,10 @@ class RealtimeServer(Namespace):
         self.feed = feed
         self.quotes = quotes
         self.guard = EventGuard(limiter)
+        self.recovery_enabled = settings.recovery_window > 0
+        self.recovery: RecoveryStore = MemoryRecoveryStore(
+            settings.recovery_window, settings.recovery_log_size
+        )
         self.socket_server = SocketServer(connect_timeout=CONNECT_TIMEOUT)
         self.socket_server.register("/", self)
         self.engine = Engine(
@@ -321,6 +348,11 @@ class RealtimeServer(Namespace):
         if not self.accepting or socket.connection.engine_socket.closed:
             raise ConnectRefused("shutting_down", {"code": "SHUTTING_DOWN"})
         state = SocketState(socket, session, socket.transport, time.monotonic())
+        recovered = False
+        if self.recovery_enabled:
+            recovered = await self._recover(socket, state, auth)
+            if not self.accepting or socket.connection.engine_socket.closed:
+                raise ConnectRefused("shutting_down", {"code": "SHUTTING_DOWN"})
         socket.data = state
         self.sockets[socket.sid] = state
         self._per_session[session.session_key] += 1
@@ -331,14 +363,87 @@ class RealtimeServer(Namespace):
         metrics.CONNECTS.inc()
         log.info(
             "socket connected",
-            extra={"user_id": session.user_id, "sid": socket.sid, "transport": socket.transport},
+            extra={
+                "user_id": session.user_id,
+                "sid": socket.sid,
+                "transport": socket.transport,
+                "recovered": recovered,
+            },
         )
+
+    async def _recover(self, socket: Socket, state: SocketState, auth: Any) -> bool:
+        """Connection-state recovery (realtime/recovery.py): with `{pid, offset}` in `auth` and
+        that session still saved, for this user and login session, with every user event it
+        missed still logged, the socket takes back its sid, pid and subscriptions, and `state`
+        holds what to send it after the CONNECT reply. Otherwise it starts afresh, with a new
+        pid. True when recovered."""
+        user_id = state.user_id
+        pid = auth.get("pid") if isinstance(auth, dict) else None
+        offset = auth.get("offset") if isinstance(auth, dict) else None
+        saved = await self.recovery.take(pid) if isinstance(pid, str) else None
+        if saved is not None and (
+            saved.user_id != user_id or saved.session_key != state.session.session_key
+        ):
+            saved = None
+        if saved is not None:
+            after = saved.seq
+            if isinstance(offset, str) and offset.isdigit() and len(offset) <= 18:
+                after = max(after, int(offset))
+            missed = await self.recovery.missed(user_id, saved.epoch, after)
+            if missed is not None:
+                symbols = [s for s in saved.symbols if self.feed.is_known(s)]
+                found = await self.quotes.latest_many(symbols)
+                socket.sid, socket.pid = saved.sid, saved.pid
+                state.symbols, state.batch = set(symbols), saved.batch
+                state.epoch = missed[-1].epoch if missed else saved.epoch
+                state.connect_seq = missed[-1].seq if missed else after
+                state.replay = [(e.event, e.data, e.seq) for e in missed]
+                state.replay_quotes = [found[s] for s in symbols if s in found]
+                state.pending = []
+                metrics.SOCKETS_RECOVERED.labels(outcome="recovered").inc()
+                return True
+            metrics.SOCKETS_RECOVERED.labels(outcome="events_gone").inc()
+        elif isinstance(pid, str):
+            metrics.SOCKETS_RECOVERED.labels(outcome="session_gone").inc()
+        head = await self.executor.event_head(user_id)
+        if head is not None:
+            state.epoch, state.connect_seq = head
+        socket.pid = secrets.token_urlsafe(15)
+        return False
+
+    def connected(self, socket: Socket) -> None:
+        """After the CONNECT reply: a recovered socket's missed user events (with their
+        offsets), then the live ones that came during its connect, then the latest quote of
+        each of its symbols; later pushes follow."""
+        state: SocketState | None = socket.data
+        if state is None or state.pending is None:
+            return
+        last = 0
+        for event, data, seq in [*state.replay, *state.pending]:
+            if seq > last:
+                socket.emit(event, data, str(seq))
+                metrics.MESSAGES_EMITTED.labels(event=event).inc()
+                last = seq
+        if state.replay_quotes:
+            if state.batch:
+                batch = QuoteBatch(quotes=state.replay_quotes).wire()
+                self._emit_to(socket, BATCH_EVENT, batch)
+            else:
+                for quote in state.replay_quotes:
+                    self._emit_to(socket, QUOTE_EVENT, quote.wire())
+        # its quote rooms only now, so that no live quote comes before the replay
+        self.fanout.subscribe(socket, state.symbols, batch=state.batch)
+        if state.batch and state.symbols:
+            self.batch_sockets[socket.sid] = state
+        state.replay, state.replay_quotes, state.pending = [], [], None
 
     def disconnected(self, socket: Socket, reason: str) -> None:
         state: SocketState | None = socket.data
         if state is None or self.sockets.get(socket.sid) is not state:
             return
         del self.sockets[socket.sid]
+        if self.recovery_enabled and socket.pid is not None and reason in RECOVERABLE_REASONS:
+            self._spawn(self._save_session(socket, state))
         self.batch_sockets.pop(socket.sid, None)
         self.ops_sockets.discard(socket.sid)
         self.guard.forget(socket.sid)
@@ -377,6 +482,31 @@ class RealtimeServer(Namespace):
         if socket.connected and self.sockets.get(socket.sid) is state:
             self.fanout.resend(socket, found.values(), batch=state.batch)
             metrics.QUOTE_RESYNCS.inc()
+
+    async def _save_session(self, socket: Socket, state: SocketState) -> None:
+        assert socket.pid is not None
+        saved = SavedSession(
+            pid=socket.pid,
+            sid=socket.sid,
+            user_id=state.user_id,
+            session_key=state.session.session_key,
+            symbols=sorted(state.symbols),
+            batch=state.batch,
+            epoch=state.epoch,
+            seq=state.connect_seq,
+        )
+        try:
+            await self.recovery.save(saved)
+        except Exception as exc:
+            log.warning(
+                "socket state not saved for recovery",
+                extra={"user_id": state.user_id, "sid": socket.sid, "error": repr(exc)},
+            )
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def disconnect(self, sid: str) -> bool:
         """Disconnect one of this instance's sockets (the client gets DISCONNECT)."""
@@ -538,11 +668,14 @@ class RealtimeServer(Namespace):
 
     async def _ops_forever(self) -> None:
         """Push `ops:stats` to subscribed admins, and probe a sample of clients' round trip."""
-        last_probe = 0.0
+        last_probe = last_prune = 0.0
         while True:
             await asyncio.sleep(STATS_INTERVAL)
             try:
                 self.guard.prune()
+                if time.monotonic() - last_prune >= RECOVERY_PRUNE_INTERVAL:
+                    last_prune = time.monotonic()
+                    await self.recovery.prune()
                 if self.ops_sockets:
                     stats = self.ops_snapshot()
                     for sid in list(self.ops_sockets):
@@ -576,22 +709,40 @@ class RealtimeServer(Namespace):
 
     # ------------------------------------------------------------ emits (server -> client)
 
-    async def emit_portfolio_update(self, user_id: int, portfolio: Portfolio) -> None:
-        await self.emit_to_user(user_id, "portfolio:update", portfolio.wire())
+    async def emit_portfolio_update(self, user_id: int, portfolio: PortfolioUpdate) -> None:
+        await self.emit_user_event(user_id, "portfolio:update", portfolio)
 
-    async def emit_trade_notification(self, user_id: int, trade: TradeOut) -> None:
-        await self.emit_to_user(user_id, "trade:executed", trade.wire())
+    async def emit_trade_notification(self, user_id: int, trade: TradeExecuted) -> None:
+        await self.emit_user_event(user_id, "trade:executed", trade)
 
-    async def emit_trade_failed(self, user_id: int, failed: TradeFailed) -> None:
-        await self.emit_to_user(user_id, "trade:failed", failed.wire())
+    async def emit_trade_failed(self, user_id: int, failed: TradeFailedEvent) -> None:
+        await self.emit_user_event(user_id, "trade:failed", failed)
 
-    async def emit_to_user(self, user_id: int, event: str, data: Any) -> bool:
+    async def emit_user_event(self, user_id: int, event: str, payload: UserEventFields) -> bool:
+        """A user event (its `seq` and `epoch` given by the outbox): logged for sockets that
+        will recover, then pushed like `emit_to_user`, with `seq` as its recovery offset."""
+        data = payload.wire()
+        if self.recovery_enabled:
+            try:
+                logged = LoggedEvent(payload.seq, payload.epoch, event, data)
+                await self.recovery.append(user_id, logged)
+            except Exception as exc:  # the push still goes; a recovering socket misses it
+                log.warning(
+                    "user event not logged for recovery",
+                    extra={"user_id": user_id, "event": event, "error": repr(exc)},
+                )
+        return await self.emit_to_user(user_id, event, data, seq=payload.seq)
+
+    async def emit_to_user(
+        self, user_id: int, event: str, data: Any, *, seq: int | None = None
+    ) -> bool:
         """Push to every socket of a user, on every instance (through the bus). Never raises:
         a failed publish is logged with context, counted, and False."""
+        message: dict[str, Any] = {"userId": user_id, "event": event, "data": data}
+        if seq is not None:
+            message["seq"] = seq
         try:
-            await self.bus.publish(
-                USER_EVENTS_CHANNEL, {"userId": user_id, "event": event, "data": data}
-            )
+            await self.bus.publish(USER_EVENTS_CHANNEL, message)
         except Exception as exc:
             metrics.EMIT_FAILURES.labels(event=event).inc()
             log.error(
@@ -609,7 +760,20 @@ class RealtimeServer(Namespace):
         sockets = self.rooms.of(f"user:{user_id}")
         if not sockets:
             return
-        sent = self.socket_server.broadcast(list(sockets), "/", event, message.get("data"))
+        data, seq = message.get("data"), message.get("seq")
+        if isinstance(seq, int):
+            live = []
+            for socket in sockets:
+                state: SocketState = socket.data
+                if state.pending is not None:  # a recovering socket: after its replay
+                    state.pending.append((event, data, seq))
+                    continue
+                if isinstance(data, dict) and isinstance(data.get("epoch"), str):
+                    state.epoch = data["epoch"]
+                live.append(socket)
+            sent = self.socket_server.broadcast(live, "/", event, data, str(seq))
+        else:
+            sent = self.socket_server.broadcast(list(sockets), "/", event, data)
         metrics.MESSAGES_EMITTED.labels(event=event).inc()
         self.ops.messages.total += 1
         if event == "trade:executed" and sent:

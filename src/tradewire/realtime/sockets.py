@@ -141,14 +141,18 @@ class Connection:
 
 
 class Socket:
-    """One client's socket in one namespace. `data` belongs to the application."""
+    """One client's socket in one namespace. `data` belongs to the application.
 
-    __slots__ = ("_acks", "_next_ack", "connection", "data", "namespace", "rooms", "sid")
+    `pid`: the private session id of connection-state recovery, sent in the CONNECT reply when
+    the namespace set it (`Namespace.connect` may also give back a recovered socket's `sid`)."""
+
+    __slots__ = ("_acks", "_next_ack", "connection", "data", "namespace", "pid", "rooms", "sid")
 
     def __init__(self, connection: Connection, namespace: str) -> None:
         self.connection = connection
         self.namespace = namespace
         self.sid = secrets.token_urlsafe(15)
+        self.pid: str | None = None
         self.rooms: set[str] = set()
         self.data: Any = None
         self._acks: dict[int, asyncio.Future[list[Any]]] = {}
@@ -347,7 +351,8 @@ class SocketServer:
         if self.engine is not None:
             self.engine.wheel.cancel(connection)
         connection.request = None  # nothing reads the handshake's headers again
-        connection.send_packet(Packet(PacketType.CONNECT, name, {"sid": sock.sid}))
+        reply = {"sid": sock.sid} if sock.pid is None else {"sid": sock.sid, "pid": sock.pid}
+        connection.send_packet(Packet(PacketType.CONNECT, name, reply))
         # the reply is written on this loop turn's flush; `connected` runs a moment after it,
         # so what it emits follows the reply in a write of its own (some clients read only
         # one message per read from the network)

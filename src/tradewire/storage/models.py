@@ -14,6 +14,7 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -142,3 +143,34 @@ class WatchlistEntry(Base):
     )
     symbol: Mapped[str] = mapped_column(String(16), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class UserEvent(Base):
+    """The outbox: every push a user gets (fills, failures, portfolio updates), written in the
+    same transaction as what it tells of. `seq` grows by one per user event; `payload` is the
+    event's JSON as sent (with `seq` and `epoch`). Pruned by age and count
+    (`storage/outbox.py`)."""
+
+    __tablename__ = "user_events"
+    __table_args__ = (Index("ix_user_events_created_at", "created_at"),)
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class UserEventHead(Base):
+    """Where a user's event history stands: the last `seq` given out, and the `epoch` of that
+    history (a new one when the history starts over, e.g. a fresh database)."""
+
+    __tablename__ = "user_event_heads"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    epoch: Mapped[str] = mapped_column(String(16))
+    last_seq: Mapped[int] = mapped_column(BigInteger)

@@ -1,9 +1,13 @@
 """The trade executor: turns orders into fills, one database transaction per order.
 
 Events (pyee), each called with `(user_id, payload)` after the transaction committed:
-- `trade:executed`   -> `TradeOut`, when an order fills;
-- `trade:failed`     -> `TradeFailed`, when an order is rejected (recorded with a reason code);
-- `portfolio:updated`-> `Portfolio`, after every fill.
+- `trade:executed`   -> `TradeExecuted`, when an order fills;
+- `trade:failed`     -> `TradeFailedEvent`, when an order is rejected (recorded with a reason code);
+- `portfolio:updated`-> `PortfolioUpdate`, after every fill.
+Each payload was written to the user's outbox (`storage/outbox.py`) in the order's own
+transaction, with its `seq` and `epoch`: what is emitted is what was stored, so a push lost
+to a crash after the commit is still in the outbox (`GET /api/events`). The portfolio is
+valued inside the transaction at the quotes read just before it.
 
 Guarantees:
 - Cash never goes negative and a user never sells shares they do not hold, however many orders
@@ -44,10 +48,12 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from functools import partial
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
+import orjson
 from pyee.asyncio import AsyncIOEventEmitter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -62,11 +68,17 @@ from tradewire.schemas import (
     OrderOut,
     OrderStatus,
     Portfolio,
+    PortfolioUpdate,
     Quote,
     RejectReason,
-    TradeFailed,
+    TradeExecuted,
+    TradeFailedEvent,
     TradeOut,
+    UserEventFields,
+    UserEventOut,
+    UserEventsPage,
 )
+from tradewire.storage import outbox
 from tradewire.storage.database import Database
 from tradewire.storage.models import Holding, Order, Trade, User, utcnow
 from tradewire.trading.portfolio import COST_PLACES, load_holdings, money, value_portfolio
@@ -229,6 +241,7 @@ class TradeExecutor(AsyncIOEventEmitter):
         except Rejected as exc:
             price, reason = None, exc.reason
         fingerprint = order_fingerprint(req) if key is not None else None
+        quotes = await self._quote_map() if price is not None else {}
         placed = await self._db.run(
             partial(
                 _place,
@@ -238,6 +251,7 @@ class TradeExecutor(AsyncIOEventEmitter):
                 fingerprint=fingerprint,
                 price=price,
                 reason=reason,
+                quotes=quotes,
             )
         )
         order = placed.order
@@ -245,9 +259,9 @@ class TradeExecutor(AsyncIOEventEmitter):
             return order_out(order)
         metrics.ORDERS.labels(status=order.status).inc()
         if order.status == "rejected":
-            self._announce_rejection(order)
+            self._announce_rejection(placed)
         elif placed.trade is not None:
-            await self._announce_fill(placed)
+            self._announce_fill(placed)
         else:
             await self._rest(order)
             log.info(
@@ -269,22 +283,35 @@ class TradeExecutor(AsyncIOEventEmitter):
             return price if crosses else None
         return price
 
-    def _announce_rejection(self, order: Order) -> None:
-        reason = cast(RejectReason, order.reject_reason)
+    async def _quote_map(self) -> dict[str, Quote]:
+        """Every latest quote, to value the portfolio inside a fill's transaction."""
+        return {q.symbol: q for q in await self._quotes.all()}
+
+    def _announce_rejection(self, placed: Placed) -> None:
+        order = placed.order
         log.info(
             "order rejected",
-            extra={"user_id": order.user_id, "order_id": order.id, "reason": reason},
+            extra={"user_id": order.user_id, "order_id": order.id, "reason": order.reject_reason},
         )
-        self.emit(
-            TRADE_FAILED,
-            order.user_id,
-            TradeFailed(order=order_out(order), reason=reason, message=REJECT_MESSAGES[reason]),
-        )
+        self._emit_events(order.user_id, placed.events)
+
+    def _emit_events(self, user_id: int, events: list[UserEventFields]) -> None:
+        """The events the transaction stored in the outbox, in `seq` order."""
+        for payload in events:
+            if isinstance(payload, TradeExecuted):
+                self.emit(TRADE_EXECUTED, user_id, payload)
+            elif isinstance(payload, TradeFailedEvent):
+                self.emit(TRADE_FAILED, user_id, payload)
+            elif isinstance(payload, PortfolioUpdate):
+                self.emit(PORTFOLIO_UPDATED, user_id, payload)
 
     async def _fill_resting(self, resting: RestingOrder, quote: Quote) -> None:
         price = quote.ask if resting.side == "buy" else quote.bid
         try:
-            placed = await self._db.run(partial(_fill_open, resting=resting, price=price))
+            quotes = await self._quote_map()
+            placed = await self._db.run(
+                partial(_fill_open, resting=resting, price=price, quotes=quotes)
+            )
         except Exception:
             log.exception(
                 "limit fill failed; order stays open",
@@ -296,9 +323,9 @@ class TradeExecutor(AsyncIOEventEmitter):
         if placed is None:
             return  # cancelled or filled elsewhere meanwhile
         if placed.trade is not None:
-            await self._announce_fill(placed)
+            self._announce_fill(placed)
         else:
-            self._announce_rejection(placed.order)
+            self._announce_rejection(placed)
 
     async def cancel_order(self, user_id: int, order_id: int) -> OrderOut:
         order = await self._db.run(partial(_cancel, user_id=user_id, order_id=order_id))
@@ -345,9 +372,9 @@ class TradeExecutor(AsyncIOEventEmitter):
         except (KeyError, TypeError, ValueError, ArithmeticError):
             log.warning("malformed book message dropped")
 
-    async def _announce_fill(self, placed: Placed) -> None:
+    def _announce_fill(self, placed: Placed) -> None:
         trade, user_id = placed.trade, placed.order.user_id
-        assert trade is not None and placed.user is not None
+        assert trade is not None
         log.info(
             "trade executed",
             extra={
@@ -357,10 +384,7 @@ class TradeExecutor(AsyncIOEventEmitter):
                 "symbol": trade.symbol,
             },
         )
-        self.emit(TRADE_EXECUTED, user_id, trade_out(trade))
-        # the portfolio as the fill's transaction left it, valued at the latest quotes
-        quotes = await self._quotes.latest_many(h.symbol for h in placed.holdings)
-        self.emit(PORTFOLIO_UPDATED, user_id, value_portfolio(placed.user, placed.holdings, quotes))
+        self._emit_events(user_id, placed.events)
 
     # ------------------------------------------------------------ reads
 
@@ -391,6 +415,20 @@ class TradeExecutor(AsyncIOEventEmitter):
         rows = await self._db.read(lambda tx: list(tx.scalars(query)))
         return [trade_out(t) for t in rows]
 
+    async def events_after(self, user_id: int, seq: int, limit: int) -> UserEventsPage:
+        """The user's outbox after `seq`, oldest first: at most `limit` events."""
+        return await self._db.read(partial(_events_page, user_id=user_id, seq=seq, limit=limit))
+
+    async def event_head(self, user_id: int) -> tuple[str, int] | None:
+        """`(epoch, last seq)` of the user's events; None before the first one."""
+        current = await self._db.read(partial(outbox.head, user_id=user_id))
+        return None if current is None else (current.epoch, current.last_seq)
+
+    async def prune_events(self, max_age: float, keep: int) -> int:
+        """Delete outbox events older than `max_age` seconds, and each user's beyond `keep`."""
+        older_than = utcnow() - timedelta(seconds=max_age)
+        return await self._db.run(partial(outbox.prune, older_than=older_than, keep=keep))
+
     async def trade(self, user_id: int, trade_id: int) -> TradeOut:
         t = await self._db.read(lambda tx: tx.get(Trade, trade_id))
         if t is None or t.user_id != user_id:
@@ -411,6 +449,8 @@ class Placed:
     trade: Trade | None = None
     user: User | None = None
     holdings: list[Holding] = field(default_factory=list)
+    events: list[UserEventFields] = field(default_factory=list)
+    """What the transaction wrote to the user's outbox, in `seq` order."""
     replayed: bool = False
     """An `Idempotency-Key` retry: the order was recorded before, nothing was done now."""
 
@@ -424,6 +464,7 @@ def _place(
     fingerprint: str | None,
     price: Decimal | None,
     reason: RejectReason | None,
+    quotes: dict[str, Quote],
 ) -> Placed:
     """Record a new order: rejected with `reason`, filled at `price`, or resting (no price).
     With `key`: the order already recorded under it, when `fingerprint` matches its request."""
@@ -457,12 +498,16 @@ def _place(
         order.status, order.reject_reason = "rejected", reason
     tx.add(order)
     tx.flush()
-    if reason is not None or price is None:
+    if reason is not None:
+        return _rejected(tx, order, reason)
+    if price is None:
         return Placed(order)
-    return _fill(tx, user, order, price)
+    return _fill(tx, user, order, price, quotes)
 
 
-def _fill_open(tx: Session, *, resting: RestingOrder, price: Decimal) -> Placed | None:
+def _fill_open(
+    tx: Session, *, resting: RestingOrder, price: Decimal, quotes: dict[str, Quote]
+) -> Placed | None:
     """Fill a resting order at `price`, or reject it when cash or shares no longer cover it.
     None when it is no longer open (cancelled, or filled by another instance)."""
     user = _lock_user(tx, resting.user_id)
@@ -472,8 +517,46 @@ def _fill_open(tx: Session, *, resting: RestingOrder, price: Decimal) -> Placed 
     reason = _shortfall(tx, user, order.symbol, order.side, order.quantity, price)
     if reason is not None:
         order.status, order.reject_reason, order.updated_at = "rejected", reason, utcnow()
-        return Placed(order)
-    return _fill(tx, user, order, price)
+        tx.flush()
+        return _rejected(tx, order, reason)
+    return _fill(tx, user, order, price, quotes)
+
+
+def _rejected(tx: Session, order: Order, reason: RejectReason) -> Placed:
+    """The rejection's `trade:failed`, into the outbox. The caller holds the user's lock."""
+    out, message = order_out(order), REJECT_MESSAGES[reason]
+    failed = outbox.append(
+        tx,
+        order.user_id,
+        "trade:failed",
+        lambda seq, epoch: TradeFailedEvent(
+            order=out, reason=reason, message=message, seq=seq, epoch=epoch
+        ),
+    )
+    return Placed(order, events=[failed])
+
+
+def _events_page(tx: Session, *, user_id: int, seq: int, limit: int) -> UserEventsPage:
+    rows, oldest = outbox.after(tx, user_id, seq, limit + 1)
+    current = outbox.head(tx, user_id)
+    events = [
+        UserEventOut.model_validate(
+            {
+                "event": row.event,
+                "seq": row.seq,
+                "epoch": current.epoch if current is not None else "",
+                "data": orjson.loads(row.payload),
+                "createdAt": row.created_at,
+            }
+        )
+        for row in rows[:limit]
+    ]
+    return UserEventsPage(
+        epoch=current.epoch if current is not None else "",
+        events=events,
+        has_more=len(rows) > limit,
+        oldest_seq=oldest,
+    )
 
 
 def _cancel(tx: Session, *, user_id: int, order_id: int) -> Order:
@@ -513,7 +596,9 @@ def _shortfall(
     return "INSUFFICIENT_SHARES" if holding is None or holding.quantity < quantity else None
 
 
-def _fill(tx: Session, user: User, order: Order, price: Decimal) -> Placed:
+def _fill(
+    tx: Session, user: User, order: Order, price: Decimal, quotes: dict[str, Quote]
+) -> Placed:
     """Move cash and shares for `order` at `price`. The caller holds the user's row lock and
     checked the order with `_shortfall`."""
     total = money(price * order.quantity)
@@ -553,4 +638,19 @@ def _fill(tx: Session, user: User, order: Order, price: Decimal) -> Placed:
     tx.add(trade)
     tx.flush()
     _, holdings = load_holdings(tx, user_id=user.id)
-    return Placed(order, trade, user, holdings)
+    # the fill and the portfolio it left, into the outbox with the fill itself
+    filled = trade_out(trade)
+    executed = outbox.append(
+        tx,
+        user.id,
+        "trade:executed",
+        lambda seq, epoch: TradeExecuted(**dict(filled), seq=seq, epoch=epoch),
+    )
+    portfolio = value_portfolio(user, holdings, quotes)
+    updated = outbox.append(
+        tx,
+        user.id,
+        "portfolio:update",
+        lambda seq, epoch: PortfolioUpdate(**dict(portfolio), seq=seq, epoch=epoch),
+    )
+    return Placed(order, trade, user, holdings, events=[executed, updated])

@@ -209,6 +209,34 @@ export interface components {
             ok: true;
             portfolio: components["schemas"]["Portfolio"];
         };
+        /**
+         * PortfolioUpdate
+         * @description `portfolio:update`: the portfolio as a fill left it, with its place in the user's
+         *     events.
+         */
+        PortfolioUpdate: {
+            /** Seq */
+            seq: number;
+            /** Epoch */
+            epoch: string;
+            /** Userid */
+            userId: number;
+            /** Cash */
+            cash: string;
+            /** Positions */
+            positions: components["schemas"]["Position"][];
+            /** Positionsvalue */
+            positionsValue: string;
+            /** Totalvalue */
+            totalValue: string;
+            /** Unrealizedpnl */
+            unrealizedPnl: string;
+            /**
+             * Asof
+             * Format: date-time
+             */
+            asOf: string;
+        };
         /** Position */
         Position: {
             /** Symbol */
@@ -310,9 +338,9 @@ export interface components {
         ServerEvents: {
             "quote:update": components["schemas"]["Quote"];
             "quotes:update": components["schemas"]["QuoteBatch"];
-            "trade:executed": components["schemas"]["TradeOut"];
-            "trade:failed": components["schemas"]["TradeFailed"];
-            "portfolio:update": components["schemas"]["Portfolio"];
+            "trade:executed": components["schemas"]["TradeExecuted"];
+            "trade:failed": components["schemas"]["TradeFailedEvent"];
+            "portfolio:update": components["schemas"]["PortfolioUpdate"];
             rate_limited: components["schemas"]["RateLimitedEvent"];
             "server:shutdown": components["schemas"]["ShutdownNotice"];
             "realtime:disabled": components["schemas"]["RealtimeDisabledNotice"];
@@ -328,10 +356,60 @@ export interface components {
             reconnectAfterMs: number;
         };
         /**
+         * TradeExecuted
+         * @description `trade:executed`: the fill, with its place in the user's events.
+         */
+        TradeExecuted: {
+            /** Seq */
+            seq: number;
+            /** Epoch */
+            epoch: string;
+            /** Tradeid */
+            tradeId: number;
+            /** Orderid */
+            orderId: number;
+            /** Symbol */
+            symbol: string;
+            /**
+             * Side
+             * @enum {string}
+             */
+            side: "buy" | "sell";
+            /** Quantity */
+            quantity: number;
+            /** Price */
+            price: string;
+            /** Total */
+            total: string;
+            /**
+             * Executedat
+             * Format: date-time
+             */
+            executedAt: string;
+        };
+        /**
          * TradeFailed
-         * @description `trade:failed`: the order as recorded (status `rejected`) and why.
+         * @description A rejection: the order as recorded (status `rejected`) and why.
          */
         TradeFailed: {
+            order: components["schemas"]["OrderOut"];
+            /**
+             * Reason
+             * @enum {string}
+             */
+            reason: "INSUFFICIENT_CASH" | "INSUFFICIENT_SHARES" | "UNKNOWN_SYMBOL" | "INVALID_QUANTITY" | "INVALID_PRICE" | "NO_QUOTE";
+            /** Message */
+            message: string;
+        };
+        /**
+         * TradeFailedEvent
+         * @description `trade:failed`: the rejection, with its place in the user's events.
+         */
+        TradeFailedEvent: {
+            /** Seq */
+            seq: number;
+            /** Epoch */
+            epoch: string;
             order: components["schemas"]["OrderOut"];
             /**
              * Reason

@@ -299,6 +299,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Events
+         * @description The user's own pushes (`trade:executed`, `trade:failed`, `portfolio:update`) with a
+         *     `seq` above `after`, oldest first, at most `limit`: what a client that could not recover
+         *     its socket missed (docs/WEBSOCKET.md, "Reconnecting").
+         */
+        get: operations["events_api_events_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/watchlist": {
         parameters: {
             query?: never;
@@ -542,6 +564,34 @@ export interface components {
              */
             asOf: string;
         };
+        /**
+         * PortfolioUpdate
+         * @description `portfolio:update`: the portfolio as a fill left it, with its place in the user's
+         *     events.
+         */
+        PortfolioUpdate: {
+            /** Seq */
+            seq: number;
+            /** Epoch */
+            epoch: string;
+            /** Userid */
+            userId: number;
+            /** Cash */
+            cash: string;
+            /** Positions */
+            positions: components["schemas"]["Position"][];
+            /** Positionsvalue */
+            positionsValue: string;
+            /** Totalvalue */
+            totalValue: string;
+            /** Unrealizedpnl */
+            unrealizedPnl: string;
+            /**
+             * Asof
+             * Format: date-time
+             */
+            asOf: string;
+        };
         /** Position */
         Position: {
             /** Symbol */
@@ -611,6 +661,56 @@ export interface components {
             name: string;
         };
         /**
+         * TradeExecuted
+         * @description `trade:executed`: the fill, with its place in the user's events.
+         */
+        TradeExecuted: {
+            /** Seq */
+            seq: number;
+            /** Epoch */
+            epoch: string;
+            /** Tradeid */
+            tradeId: number;
+            /** Orderid */
+            orderId: number;
+            /** Symbol */
+            symbol: string;
+            /**
+             * Side
+             * @enum {string}
+             */
+            side: "buy" | "sell";
+            /** Quantity */
+            quantity: number;
+            /** Price */
+            price: string;
+            /** Total */
+            total: string;
+            /**
+             * Executedat
+             * Format: date-time
+             */
+            executedAt: string;
+        };
+        /**
+         * TradeFailedEvent
+         * @description `trade:failed`: the rejection, with its place in the user's events.
+         */
+        TradeFailedEvent: {
+            /** Seq */
+            seq: number;
+            /** Epoch */
+            epoch: string;
+            order: components["schemas"]["OrderOut"];
+            /**
+             * Reason
+             * @enum {string}
+             */
+            reason: "INSUFFICIENT_CASH" | "INSUFFICIENT_SHARES" | "UNKNOWN_SYMBOL" | "INVALID_QUANTITY" | "INVALID_PRICE" | "NO_QUOTE";
+            /** Message */
+            message: string;
+        };
+        /**
          * TradeOut
          * @description A fill. Everything a toast and a trade page need.
          */
@@ -637,6 +737,47 @@ export interface components {
              * Format: date-time
              */
             executedAt: string;
+        };
+        /**
+         * UserEventOut
+         * @description One of the user's events as it was pushed: its name, and its payload (which carries the
+         *     same `seq` and `epoch`).
+         */
+        UserEventOut: {
+            /**
+             * Event
+             * @enum {string}
+             */
+            event: "trade:executed" | "trade:failed" | "portfolio:update";
+            /** Seq */
+            seq: number;
+            /** Epoch */
+            epoch: string;
+            /** Data */
+            data: components["schemas"]["TradeExecuted"] | components["schemas"]["TradeFailedEvent"] | components["schemas"]["PortfolioUpdate"];
+            /**
+             * Createdat
+             * Format: date-time
+             */
+            createdAt: string;
+        };
+        /**
+         * UserEventsPage
+         * @description `GET /api/events?after=<seq>`: the user's events after `seq`, oldest first, at most
+         *     `limit`. `epoch` is the history's now: when it differs from the one a client knew, its `seq`
+         *     means nothing here (take the snapshots). `hasMore`: ask again with the last `seq`.
+         *     `oldestSeq`: the oldest event still kept (null: none); a client whose `after` is older
+         *     than `oldestSeq - 1` missed events that were pruned.
+         */
+        UserEventsPage: {
+            /** Epoch */
+            epoch: string;
+            /** Events */
+            events: components["schemas"]["UserEventOut"][];
+            /** Hasmore */
+            hasMore: boolean;
+            /** Oldestseq */
+            oldestSeq: number | null;
         };
         /** UserOut */
         UserOut: {
@@ -1569,6 +1710,83 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TradeOut"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description CSRF_ORIGIN_MISMATCH (cookie writes) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    events_api_events_get: {
+        parameters: {
+            query?: {
+                after?: number;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserEventsPage"];
                 };
             };
             /** @description Unauthorized */
