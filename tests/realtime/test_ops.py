@@ -11,6 +11,7 @@ from tests.harness.waiting import wait_until
 from tests.support import LiveServer, SocketClient
 from tradewire.realtime import server as realtime_server
 from tradewire.realtime.ops import RollingLatency
+from tradewire.schemas import OpsStats
 
 
 def rtt_count() -> float:
@@ -44,6 +45,8 @@ async def test_admins_get_live_figures(server: LiveServer) -> None:
     async with server.http(admin) as http:
         r = await http.get("/api/ops/stats")
     assert r.status_code == 200 and r.json()["instance"] == first["instance"]
+    assert set(r.json()) == set(first)  # the ops:stats payload, typed as OpsStats in OpenAPI
+    assert OpsStats.model_validate(r.json()).instance == first["instance"]
 
 
 async def test_the_ops_view_is_refused_to_other_users(server: LiveServer) -> None:

@@ -59,7 +59,7 @@ export type RateLimitedEvent = Events['RateLimitedEvent'];
 export type ShutdownNotice = Events['ShutdownNotice'];
 export type RealtimeDisabledNotice = Events['RealtimeDisabledNotice'];
 export type LatencyFigures = Events['LatencyFigures'];
-/** Also what `GET /api/ops/stats` answers while real-time is on. */
+/** The `ops:stats` payload; `GET /api/ops/stats` answers the same model. */
 export type OpsStats = Events['OpsStats'];
 export type LatencyPing = Events['LatencyPing'];
 /** `err.data` of a refused handshake's `connect_error`, with its `err.message`. */

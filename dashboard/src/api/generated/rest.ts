@@ -464,6 +464,21 @@ export interface components {
         ErrorResponse: {
             error: components["schemas"]["ErrorBody"];
         };
+        /**
+         * LatencyFigures
+         * @description Latency percentiles in milliseconds over the last minute; `null` while there are no
+         *     samples.
+         */
+        LatencyFigures: {
+            /** P50 */
+            p50: number | null;
+            /** P95 */
+            p95: number | null;
+            /** P99 */
+            p99: number | null;
+            /** Count */
+            count: number;
+        };
         /** LoginOut */
         LoginOut: {
             /** Sessionid */
@@ -475,6 +490,23 @@ export interface components {
              * Format: date-time
              */
             expiresAt: string;
+        };
+        /**
+         * OpsStats
+         * @description `ops:stats` and the `subscribe:ops` ack's `stats`: one instance's live figures.
+         */
+        OpsStats: {
+            /** Instance */
+            instance: string;
+            /** Connections */
+            connections: number;
+            /** Messagespersecond */
+            messagesPerSecond: number;
+            quoteLatencyMs: components["schemas"]["LatencyFigures"];
+            tradeLatencyMs: components["schemas"]["LatencyFigures"];
+            clientRttMs: components["schemas"]["LatencyFigures"];
+            /** Ts */
+            ts: number;
         };
         /**
          * OrderIn
@@ -2012,9 +2044,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["OpsStats"];
                 };
             };
             /** @description Unauthorized */
