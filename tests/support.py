@@ -107,7 +107,8 @@ class SocketClient:
         self.events: list[tuple[str, Any]] = []
         self.sio.on("*", self._record)
 
-    async def _record(self, event: str, data: Any = None) -> None:
+    async def _record(self, event: str, data: Any = None, *_offset: Any) -> None:
+        # a user event's last argument is its recovery offset (docs/WEBSOCKET.md): not data
         self.events.append((event, data))
 
     def of(self, event: str) -> list[Any]:

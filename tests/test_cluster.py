@@ -326,7 +326,8 @@ class Recorder:
         await self.sio.connect(self.url, auth={"sessionId": session_id},
                                transports=[transport], wait_timeout=10)  # fmt: skip
 
-    async def _record(self, event: str, data: Any = None) -> None:
+    async def _record(self, event: str, data: Any = None, *_offset: Any) -> None:
+        # a user event's last argument is its recovery offset (docs/WEBSOCKET.md): not data
         self.events.append((event, data))
 
     async def _disconnected(self, reason: Any = None) -> None:

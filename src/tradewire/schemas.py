@@ -311,6 +311,8 @@ USER_EVENT_PAYLOADS: dict[str, type[UserEventFields]] = {
 """The user events, by wire name: kept in the outbox and replayed on recovery."""
 MAX_EVENTS_PAGE = 200
 """The largest page of `GET /api/events`."""
+MAX_SEQ = 2**53 - 1
+"""The largest `after` of `GET /api/events`: the largest integer JavaScript holds exactly."""
 
 
 class UserEventOut(Schema):
@@ -329,12 +331,14 @@ class UserEventsPage(Schema):
     `limit`. `epoch` is the history's now: when it differs from the one a client knew, its `seq`
     means nothing here (take the snapshots). `hasMore`: ask again with the last `seq`.
     `oldestSeq`: the oldest event still kept (null: none); a client whose `after` is older
-    than `oldestSeq - 1` missed events that were pruned."""
+    than `oldestSeq - 1` missed events that were pruned. `lastSeq`: the user's newest event
+    (0: none yet), where a client that has seen no event yet starts counting."""
 
     epoch: str
     events: list[UserEventOut]
     has_more: bool
     oldest_seq: int | None
+    last_seq: int
 
 
 class WatchlistSubscribe(InputSchema):

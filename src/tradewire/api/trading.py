@@ -11,6 +11,7 @@ from tradewire.api.deps import ServicesDep, SessionDep
 from tradewire.errors import UnknownSymbol
 from tradewire.schemas import (
     MAX_EVENTS_PAGE,
+    MAX_SEQ,
     ErrorResponse,
     OrderIn,
     OrderOut,
@@ -95,12 +96,14 @@ async def trade(trade_id: IdPath, session: SessionDep, services: ServicesDep) ->
 async def events(
     session: SessionDep,
     services: ServicesDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_EVENTS_PAGE)] = 100,
 ) -> UserEventsPage:
     """The user's own pushes (`trade:executed`, `trade:failed`, `portfolio:update`) with a
     `seq` above `after`, oldest first, at most `limit`: what a client that could not recover
-    its socket missed (docs/WEBSOCKET.md, "Reconnecting")."""
+    its socket missed (docs/WEBSOCKET.md, "Reconnecting"). `after` is at most 2^53 - 1 (the
+    largest integer a JavaScript client holds exactly; asking with it answers no events and
+    where the history stands)."""
     return await services.executor.events_after(session.user_id, after, limit)
 
 
