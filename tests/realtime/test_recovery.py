@@ -205,7 +205,8 @@ async def test_the_events_api_serves_only_the_users_own_events_in_pages(
     bob = await server.register("bob")
     await fill(server, demo, 3)
     async with server.http(bob) as http:
-        assert (await http.get("/api/events")).json()["events"] == []
+        nothing = (await http.get("/api/events")).json()
+    assert (nothing["events"], nothing["lastSeq"], nothing["oldestSeq"]) == ([], 0, None)
     async with server.http(demo) as http:
         first = (await http.get("/api/events", params={"limit": 4})).json()
         rest = (await http.get("/api/events", params={"after": 4})).json()
@@ -214,6 +215,7 @@ async def test_the_events_api_serves_only_the_users_own_events_in_pages(
         assert (await anonymous.get("/api/events")).status_code == 401
     assert [e["seq"] for e in first["events"]] == [1, 2, 3, 4] and first["hasMore"] is True
     assert [e["seq"] for e in rest["events"]] == [5, 6] and rest["hasMore"] is False
+    assert first["lastSeq"] == rest["lastSeq"] == 6  # where the history stands, either page
     assert too_many.status_code == 422
 
 

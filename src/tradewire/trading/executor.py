@@ -556,6 +556,7 @@ def _events_page(tx: Session, *, user_id: int, seq: int, limit: int) -> UserEven
         events=events,
         has_more=len(rows) > limit,
         oldest_seq=oldest,
+        last_seq=current.last_seq if current is not None else 0,
     )
 
 

@@ -310,7 +310,9 @@ export interface paths {
          * Events
          * @description The user's own pushes (`trade:executed`, `trade:failed`, `portfolio:update`) with a
          *     `seq` above `after`, oldest first, at most `limit`: what a client that could not recover
-         *     its socket missed (docs/WEBSOCKET.md, "Reconnecting").
+         *     its socket missed (docs/WEBSOCKET.md, "Reconnecting"). `after` is at most 2^53 - 1 (the
+         *     largest integer a JavaScript client holds exactly; asking with it answers no events and
+         *     where the history stands).
          */
         get: operations["events_api_events_get"];
         put?: never;
@@ -799,7 +801,8 @@ export interface components {
          *     `limit`. `epoch` is the history's now: when it differs from the one a client knew, its `seq`
          *     means nothing here (take the snapshots). `hasMore`: ask again with the last `seq`.
          *     `oldestSeq`: the oldest event still kept (null: none); a client whose `after` is older
-         *     than `oldestSeq - 1` missed events that were pruned.
+         *     than `oldestSeq - 1` missed events that were pruned. `lastSeq`: the user's newest event
+         *     (0: none yet), where a client that has seen no event yet starts counting.
          */
         UserEventsPage: {
             /** Epoch */
@@ -810,6 +813,8 @@ export interface components {
             hasMore: boolean;
             /** Oldestseq */
             oldestSeq: number | null;
+            /** Lastseq */
+            lastSeq: number;
         };
         /** UserOut */
         UserOut: {
