@@ -16,6 +16,11 @@
  *   `GET /api/config` until it says real time is on, then `connect()`;
  * - a `RATE_LIMITED` subscription is sent again only after its `retryAfterMs`, and any event of
  *   that kind waits until then instead of being refused again;
+ * - the user's events (`trade:executed`, `trade:failed`, `portfolio:update`) are passed on once
+ *   each, by their `seq` (UserEventLedger): a connect that socket.io recovered (`recovered`)
+ *   gets the missed ones replayed by the server; after any other reconnect the client asks
+ *   `GET /api/events?after=<seq>` once the snapshots are in and reports what happened meanwhile
+ *   as `missed`;
  * - `latency:ping` is answered at once;
  * - no DOM: it uses only socket.io-client, timers and `fetch` (for `logout`). In a browser with
  *   no session id the handshake is authenticated by the HttpOnly `tw_session` cookie
@@ -34,7 +39,8 @@ import {
   UnauthorizedError,
   UnknownSymbolError,
 } from './errors.js';
-import { type RestOptions, logout } from './rest.js';
+import { UserEventLedger } from './ledger.js';
+import { type RestOptions, logout, userEvents } from './rest.js';
 import type {
   AckOf,
   ClientEventAcks,
@@ -48,6 +54,8 @@ import type {
   ServerEvents,
   ServerToClientEvents,
   TradeOut,
+  UserEventName,
+  UserEventOut,
 } from './types.js';
 
 export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -79,8 +87,22 @@ export interface ClientOptions {
   socketOptions?: SocketFactoryOptions;
   /** Makes the socket; default socket.io-client's `io` (tests pass a stand-in). */
   io?: SocketFactory;
-  /** For `logout()`. */
+  /** For `logout()` and `GET /api/events`. */
   rest?: RestOptions;
+  /** After a reconnect that was not recovered, ask `GET /api/events` what was missed (default
+   * true; needs `fetch`, and `url` outside a browser page of the service). */
+  catchUp?: boolean;
+}
+
+/** What happened to the user while the client was away (`missed`, after a reconnect that the
+ * server could not recover). The snapshots of the resubscription already include it. */
+export interface Missed {
+  /** The user's events the client had not seen, oldest first. */
+  events: UserEventOut[];
+  /** The fills among them. */
+  fills: number;
+  /** False when there were more than the client fetched (CATCH_UP_PAGES pages). */
+  complete: boolean;
 }
 
 export interface WatchlistOptions {
@@ -127,6 +149,13 @@ export interface LifecycleEvents {
   subscription_retry: (error: RateLimitedError) => void;
   /** A remembered subscription that failed when sent again (after its rate-limit retries). */
   subscription_error: (error: TradewireError) => void;
+  /** The connect was socket.io's connection-state recovery: the socket kept its id and
+   * subscriptions, and the server replays the user events it missed, as pushes. */
+  recovered: () => void;
+  /** After a reconnect that was not recovered: the user's events while the client was away. */
+  missed: (missed: Missed) => void;
+  /** `GET /api/events` failed after a reconnect (what was missed is not known). */
+  catch_up_error: (error: TradewireError) => void;
 }
 
 /** Server pushes by name (`latency:ping` is answered by the client; handlers just see it). */
@@ -150,6 +179,10 @@ const SERVER_EVENT_NAMES: Record<ServerEventName, true> = {
 export const SERVER_EVENTS = Object.keys(SERVER_EVENT_NAMES) as ServerEventName[];
 /** The pushes `listen()` acts on itself before passing them on. */
 const HANDLED = new Set<ServerEventName>(['server:shutdown', 'latency:ping', 'rate_limited', 'realtime:disabled']);
+/** The pushes numbered by the user's `seq`: passed on once each. */
+const USER_EVENTS: readonly UserEventName[] = ['trade:executed', 'trade:failed', 'portfolio:update'];
+/** Pages of GET /api/events a catch-up reads at most (200 events each). */
+export const CATCH_UP_PAGES = 10;
 
 export const DEFAULT_ACK_TIMEOUT_MS = 8000;
 export const DEFAULT_RATE_LIMIT_RETRIES = 3;
@@ -222,6 +255,9 @@ export class TradewireClient {
   private closed = true;
   private stopped = false;
   private firstConnect: Deferred<void> | null = null;
+  private readonly catchUpEnabled: boolean;
+  /** The user's events accounted for: pushed, replayed, or in a snapshot. */
+  readonly ledger = new UserEventLedger();
   private nextSync: Deferred<SyncOutcome> | null = null;
 
   constructor(options: ClientOptions = {}) {
@@ -230,6 +266,7 @@ export class TradewireClient {
     this.ackTimeoutMs = options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
     this.rateLimitRetries = options.rateLimitRetries ?? DEFAULT_RATE_LIMIT_RETRIES;
     this.restOptions = options.rest ?? {};
+    this.catchUpEnabled = options.catchUp ?? true;
     this.backoff = new ReconnectBackoff(options.backoff);
     const factory: SocketFactory =
       options.io ?? ((url, opts) => (url === undefined ? io(opts) : io(url, opts)) as ClientSocket);
@@ -360,10 +397,14 @@ export class TradewireClient {
       this.noteRateLimit(notice.event as ClientEventName, notice.retryAfterMs);
       this.dispatch('rate_limited', notice);
     });
+    const untyped = s as unknown as { on(ev: string, fn: (payload: unknown) => void): void };
     for (const name of SERVER_EVENTS) {
       if (HANDLED.has(name)) continue;
-      const untyped = s as unknown as { on(ev: string, fn: (payload: unknown) => void): void };
-      untyped.on(name, (payload) => (this.dispatch as (e: string, p: unknown) => void)(name, payload));
+      const user = (USER_EVENTS as readonly string[]).includes(name);
+      untyped.on(name, (payload) => {
+        if (user && isNumbered(payload) && !this.ledger.accept(payload)) return; // seen already
+        (this.dispatch as (e: string, p: unknown) => void)(name, payload);
+      });
     }
   }
 
@@ -374,7 +415,48 @@ export class TradewireClient {
     this.firstConnect?.resolve();
     this.firstConnect = null;
     this.dispatch('connect');
-    void this.resubscribe(this.generation);
+    const recovered = this.socket.recovered;
+    if (recovered) this.dispatch('recovered');
+    const generation = this.generation;
+    void this.resubscribe(generation).then(() => {
+      // a recovered socket gets its missed events replayed; any other learns of them over REST
+      if (!recovered && this.catchUpEnabled && generation === this.generation) void this.catchUp(generation);
+    });
+  }
+
+  /** Whether the current connection was recovered (socket.io's `socket.recovered`). */
+  get recovered(): boolean {
+    return this.socket.connected && this.socket.recovered;
+  }
+
+  /**
+   * `GET /api/events?after=<ledger floor>` after a reconnect that was not recovered: the
+   * events not seen are reported as `missed` (the snapshots taken just before include them).
+   * The first connect only learns where the history stands (nothing was missed then).
+   */
+  private async catchUp(generation: number): Promise<void> {
+    const first = !this.ledger.known;
+    const missed: UserEventOut[] = [];
+    let complete = true;
+    try {
+      for (let page = 0; ; page += 1) {
+        const after = first ? Number.MAX_SAFE_INTEGER : this.ledger.floor;
+        const answer = await userEvents(this.url ?? '', after, { ...this.restOptions, sessionId: this.sessionId });
+        if (generation !== this.generation) return;
+        const last = !answer.hasMore || page + 1 >= CATCH_UP_PAGES;
+        missed.push(...this.ledger.absorb(answer, !answer.hasMore));
+        if (last) {
+          complete = !answer.hasMore;
+          break;
+        }
+      }
+    } catch (error) {
+      this.dispatch('catch_up_error', error instanceof TradewireError ? error : new TradewireError(String(error)));
+      return;
+    }
+    if (first || missed.length === 0) return;
+    const fills = missed.filter((e) => e.event === 'trade:executed').length;
+    this.dispatch('missed', { events: missed, fills, complete });
   }
 
   private onDisconnect(reason: string): void {
@@ -632,4 +714,9 @@ export class TradewireClient {
     waiting?.resolve(result);
     this.dispatch('resubscribed', snapshots);
   }
+}
+
+function isNumbered(payload: unknown): payload is { seq: number; epoch: string } {
+  const p = payload as { seq?: unknown; epoch?: unknown } | null;
+  return typeof p === 'object' && p !== null && typeof p.seq === 'number' && typeof p.epoch === 'string';
 }

@@ -16,10 +16,12 @@ export {
   type ClientEvents,
   type ClientOptions,
   type ClientSocket,
+  CATCH_UP_PAGES,
   ClientClosedError,
   DEFAULT_ACK_TIMEOUT_MS,
   DEFAULT_RATE_LIMIT_RETRIES,
   type LifecycleEvents,
+  type Missed,
   type PayloadArgs,
   type Resubscribed,
   SERVER_EVENTS,
@@ -46,5 +48,15 @@ export {
   UnauthorizedError,
   UnknownSymbolError,
 } from './errors.js';
-export { endpoint, type Fetch, type FetchInit, type FetchResponse, login, logout, type RestOptions } from './rest.js';
+export { type Numbered, UserEventLedger } from './ledger.js';
+export {
+  endpoint,
+  type Fetch,
+  type FetchInit,
+  type FetchResponse,
+  login,
+  logout,
+  type RestOptions,
+  userEvents,
+} from './rest.js';
 export type * from './types.js';

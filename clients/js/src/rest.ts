@@ -5,7 +5,7 @@
  * the SDK keeping the session id anywhere a script can read it.
  */
 import { HttpError } from './errors.js';
-import type { Credentials, LoginOut } from './types.js';
+import type { Credentials, LoginOut, UserEventsPage } from './types.js';
 
 /** The little of a fetch Response the SDK reads. */
 export interface FetchResponse {
@@ -85,4 +85,26 @@ export async function logout(baseUrl: string, sessionId?: string | null, options
     credentials: 'include',
   });
   if (!response.ok) throw await httpError(response);
+}
+
+/**
+ * `GET /api/events?after=<seq>&limit=<n>`: the user's events with a `seq` above `after`, oldest
+ * first (at most `limit`, 1-200), and where the history stands (`epoch`, `lastSeq`). With
+ * `sessionId` it is sent as `Authorization: Bearer`; without, the cookie is.
+ */
+export async function userEvents(
+  baseUrl: string,
+  after: number,
+  { sessionId, limit = 200, ...options }: RestOptions & { sessionId?: string | null; limit?: number } = {},
+): Promise<UserEventsPage> {
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  if (sessionId) headers.Authorization = `Bearer ${sessionId}`;
+  const query = `?after=${Math.max(0, Math.floor(after))}&limit=${limit}`;
+  const response = await platformFetch(options)(endpoint(baseUrl, `/api/events${query}`), {
+    method: 'GET',
+    headers,
+    credentials: 'include',
+  });
+  if (!response.ok) throw await httpError(response);
+  return (await response.json()) as UserEventsPage;
 }

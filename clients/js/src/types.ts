@@ -28,6 +28,11 @@ export type ShutdownNotice = Events['ShutdownNotice'];
 export type LatencyPing = Events['LatencyPing'];
 export type WatchlistSubscribe = Events['WatchlistSubscribe'];
 export type ConnectRefused = Events['ConnectRefused'];
+export type RealtimeDisabledNotice = Events['RealtimeDisabledNotice'];
+/** `trade:executed`, `trade:failed`, `portfolio:update`: each carries the user's `seq` and `epoch`. */
+export type UserEventName = 'trade:executed' | 'trade:failed' | 'portfolio:update';
+export type UserEventsPage = Rest['UserEventsPage'];
+export type UserEventOut = Rest['UserEventOut'];
 export type ConnectRefusedCode = Events['ConnectRefusedData']['code'];
 
 /** Every server push by event name, and its payload. */

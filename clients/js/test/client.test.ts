@@ -1,6 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   type ClientOptions,
+  type Fetch,
+  type Missed,
+  type UserEventOut,
+  type UserEventsPage,
   RateLimitedError,
   RealtimeDisabledError,
   TradewireClient,
@@ -55,7 +59,13 @@ function serverAnswers(socket: FakeSocket): void {
 
 function setup(options: ClientOptions = {}) {
   const factory = fakeFactory();
-  const client = new TradewireClient({ url: 'http://127.0.0.1:1', backoff: { random: () => 0.5 }, ...options, io: factory.io });
+  const client = new TradewireClient({
+    url: 'http://127.0.0.1:1',
+    backoff: { random: () => 0.5 },
+    catchUp: false,
+    ...options,
+    io: factory.io,
+  });
   const socket = factory.sockets[0]!;
   serverAnswers(socket);
   return { client, socket };
@@ -370,5 +380,106 @@ describe('TradewireClient: rate limits', () => {
     vi.advanceTimersByTime(2000);
     await settle();
     expect(await quotes).toEqual([quote('AAPL')]);
+  });
+});
+
+describe('TradewireClient: user events once each, and what was missed', () => {
+  const executed = (seq: number, epoch = 'e1') => ({ ...trade(seq), seq, epoch });
+  const page = (lastSeq: number, events: UserEventOut[] = [], epoch = 'e1'): UserEventsPage => ({
+    epoch,
+    events,
+    hasMore: false,
+    oldestSeq: events.length > 0 ? 1 : null,
+    lastSeq,
+  });
+  const stored = (seq: number): UserEventOut => ({
+    event: 'trade:executed',
+    seq,
+    epoch: 'e1',
+    data: executed(seq),
+    createdAt: '2026-01-01T00:00:00Z',
+  });
+
+  /** A fetch that answers GET /api/events with `pages` in turn, and records the `after`s. */
+  function eventsApi(...pages: UserEventsPage[]) {
+    const afters: number[] = [];
+    const fetch: Fetch = (url) => {
+      afters.push(Number(new URL(url).searchParams.get('after')));
+      const body = pages.shift() ?? page(0);
+      return Promise.resolve({ ok: true, status: 200, json: () => Promise.resolve(body) });
+    };
+    return { afters, fetch };
+  }
+
+  it('passes a user event on once, even when it comes again, and a late one out of order', async () => {
+    const { client, socket } = setup();
+    void client.connect();
+    socket.serverConnect();
+    await settle();
+    const seen: number[] = [];
+    client.on('trade:executed', (t) => seen.push((t as { seq: number }).seq));
+    for (const seq of [1, 3, 3, 2, 1]) socket.push('trade:executed', executed(seq));
+    expect(seen).toEqual([1, 3, 2]);
+    expect(client.ledger.floor).toBe(3);
+  });
+
+  it('after a reconnect that was not recovered, reports the missed events from GET /api/events', async () => {
+    const api = eventsApi(page(3), page(5, [stored(4), { ...stored(5), event: 'portfolio:update' }]));
+    const { client, socket } = setup({ catchUp: true, rest: { fetch: api.fetch } });
+    const missed = vi.fn();
+    client.on('missed', missed);
+    void client.subscribePortfolio().catch(() => undefined);
+    void client.connect();
+    socket.serverConnect();
+    await settle();
+    expect(api.afters).toEqual([Number.MAX_SAFE_INTEGER]); // the first connect: where it stands
+    expect(client.ledger.floor).toBe(3);
+    expect(missed).not.toHaveBeenCalled();
+
+    socket.serverDisconnect('transport close');
+    socket.serverConnect({ recovered: false });
+    await settle();
+    expect(api.afters).toEqual([Number.MAX_SAFE_INTEGER, 3]);
+    expect(missed).toHaveBeenCalledTimes(1);
+    const [{ events, fills, complete }] = missed.mock.calls[0] as [Missed];
+    expect(events.map((e) => e.seq)).toEqual([4, 5]);
+    expect([fills, complete]).toEqual([1, true]);
+    expect(client.ledger.floor).toBe(5);
+
+    // a push of one of them now is a duplicate
+    const pushed = vi.fn();
+    client.on('trade:executed', pushed);
+    socket.push('trade:executed', executed(4));
+    expect(pushed).not.toHaveBeenCalled();
+  });
+
+  it('a recovered connect says so and does not ask: the server replays what was missed', async () => {
+    const api = eventsApi(page(3));
+    const { client, socket } = setup({ catchUp: true, rest: { fetch: api.fetch } });
+    const recovered = vi.fn();
+    const missed = vi.fn();
+    client.on('recovered', recovered);
+    client.on('missed', missed);
+    void client.connect();
+    socket.serverConnect();
+    await settle();
+    socket.serverDisconnect('transport close');
+    socket.serverConnect({ recovered: true });
+    await settle();
+    expect(recovered).toHaveBeenCalledTimes(1);
+    expect(client.recovered).toBe(true);
+    expect(api.afters).toHaveLength(1);
+    expect(missed).not.toHaveBeenCalled();
+  });
+
+  it('reports a failed catch-up instead of guessing', async () => {
+    const failing: Fetch = () => Promise.resolve({ ok: false, status: 503, json: () => Promise.resolve({}) });
+    const { client, socket } = setup({ catchUp: true, rest: { fetch: failing } });
+    const errors = vi.fn();
+    client.on('catch_up_error', errors);
+    void client.connect();
+    socket.serverConnect();
+    await settle();
+    expect(errors).toHaveBeenCalledTimes(1);
   });
 });

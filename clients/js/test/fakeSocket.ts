@@ -26,6 +26,8 @@ export type Answer = (...args: unknown[]) => unknown;
 export class FakeSocket extends Emitter {
   connected = false;
   active = false;
+  /** socket.io's connection-state recovery outcome of the last connect. */
+  recovered = false;
   readonly io = new Emitter();
   readonly emitted: { event: string; args: unknown[] }[] = [];
   answers: Record<string, Answer> = {};
@@ -80,7 +82,8 @@ export class FakeSocket extends Emitter {
   }
 
   // --- playing the server ---
-  serverConnect(): void {
+  serverConnect({ recovered = false }: { recovered?: boolean } = {}): void {
+    this.recovered = recovered;
     this.connected = true;
     this.active = true;
     this.fire('connect');

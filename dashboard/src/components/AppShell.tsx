@@ -2,6 +2,7 @@ import { type RefObject, useLayoutEffect, useRef } from 'react';
 import { NavLink, Outlet } from 'react-router';
 import { useAuth } from '../auth/AuthContext';
 import { WebSocketProvider } from '../realtime/WebSocketContext';
+import { AwayNotice } from './AwayNotice';
 import { ConnectionStatus } from './ConnectionStatus';
 import { RateLimitNotices } from './RateLimitNotices';
 import { TradeNotifications } from './TradeNotifications';
@@ -66,6 +67,7 @@ export function AppShell() {
           </div>
         </header>
         <main id="main" className="main">
+          <AwayNotice />
           <Outlet />
         </main>
         <TradeNotifications />

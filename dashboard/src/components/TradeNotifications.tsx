@@ -3,7 +3,9 @@
  * - `trade:executed` (or a new trade found by the REST poller) -> success toast, gone after 5 s,
  *   with a "View Trade" action opening /trades/:tradeId;
  * - `trade:failed` -> error toast with the reason, kept until the user dismisses it.
- * Toast ids are derived from trade/order ids, so the same event seen twice shows once.
+ * The pushes come through the SDK, which passes each user event on once (by its `seq`); toast
+ * ids are derived from trade/order ids as well, so a fill replayed after a recovery and found
+ * by the poller too still shows once.
  */
 import { useEffect } from 'react';
 import { useNavigate } from 'react-router';
@@ -40,7 +42,7 @@ export function rejectionToast(failure: TradeFailed): void {
 }
 
 export function TradeNotifications() {
-  const { socket, store } = useRealtime();
+  const { client, store } = useRealtime();
   const navigate = useNavigate();
 
   useEffect(() => {
@@ -57,15 +59,15 @@ export function TradeNotifications() {
         },
       });
     };
-    const unsubscribePolled = store.onNewTrade(showExecuted);
-    socket?.on('trade:executed', showExecuted);
-    socket?.on('trade:failed', rejectionToast);
+    const offs = [
+      store.onNewTrade(showExecuted),
+      client?.on('trade:executed', showExecuted),
+      client?.on('trade:failed', rejectionToast),
+    ];
     return () => {
-      unsubscribePolled();
-      socket?.off('trade:executed', showExecuted);
-      socket?.off('trade:failed', rejectionToast);
+      for (const off of offs) off?.();
     };
-  }, [socket, store, navigate]);
+  }, [client, store, navigate]);
 
   return null;
 }

@@ -366,3 +366,70 @@ describe('pages', () => {
     expect(lastSocket).toBeDefined();
   });
 });
+
+describe('Recovery and what was missed', () => {
+  const numbered = <T extends object>(payload: T, seq: number) => ({ ...payload, seq, epoch: 'e1' });
+  const stored = (event: string, seq: number, data: object) => ({
+    event,
+    seq,
+    epoch: 'e1',
+    data: numbered(data, seq),
+    createdAt: '2026-01-01T00:00:00Z',
+  });
+  /** GET /api/events: where the history stands at first (seq 3), then what came after it. */
+  function eventsRoute(afterThree: ReturnType<typeof stored>[]) {
+    const afters: string[] = [];
+    const route = (_: unknown, url: URL) => {
+      const after = url.searchParams.get('after') ?? '0';
+      afters.push(after);
+      const events = Number(after) === 3 ? afterThree : [];
+      const lastSeq = Math.max(3, ...events.map((e) => e.seq));
+      return { epoch: 'e1', events, hasMore: false, oldestSeq: events.length ? 1 : null, lastSeq };
+    };
+    return { afters, route };
+  }
+
+  it('says "recovered" after a recovered reconnect, and toasts a replayed fill once', async () => {
+    const api = eventsRoute([]);
+    const view = await liveDashboard({ routes: { 'GET /api/events': api.route } });
+    const conn = () => document.querySelector('[data-connection-state]');
+    await waitFor(() => expect(api.afters).toHaveLength(1));
+    expect(conn()).not.toHaveAttribute('data-recovered');
+    act(() => view.socket.serverDisconnect('transport close'));
+    await serverConnect(view.server, view.socket, {}, { recovered: true });
+    expect(conn()).toHaveAttribute('data-recovered', 'true');
+    expect(within(conn() as HTMLElement).getByTestId('conn-recovered')).toHaveTextContent('recovered');
+    expect(conn()).toHaveTextContent('Live');
+
+    const replayed = numbered(trade(41, { symbol: 'TSLA', quantity: 2 }), 4);
+    act(() => view.socket.push('trade:executed', replayed));
+    act(() => view.socket.push('trade:executed', replayed)); // the same seq again
+    await waitFor(() => expect(toasts('success')).toHaveLength(1));
+    expect(toasts('success')[0]).toHaveTextContent('Bought 2 TSLA');
+    expect(api.afters).toHaveLength(1); // recovered: nothing asked over REST
+    expect(screen.queryByTestId('away-notice')).not.toBeInTheDocument();
+  });
+
+  it('after a reconnect that was not recovered, says "2 fills while you were away" and lists them', async () => {
+    const api = eventsRoute([
+      stored('trade:executed', 4, trade(7, { symbol: 'AAPL', quantity: 1 })),
+      stored('portfolio:update', 5, portfolio()),
+      stored('trade:executed', 6, trade(8, { symbol: 'MSFT', quantity: 3, side: 'sell' })),
+    ]);
+    const view = await liveDashboard({ routes: { 'GET /api/events': api.route } });
+    await waitFor(() => expect(api.afters).toEqual([String(Number.MAX_SAFE_INTEGER)]));
+    act(() => view.socket.serverDisconnect('transport close'));
+    await serverConnect(view.server, view.socket);
+
+    const notice = await screen.findByTestId('away-notice');
+    expect(api.afters).toEqual([String(Number.MAX_SAFE_INTEGER), '3']);
+    expect(within(notice).getByText('2 fills while you were away')).toBeInTheDocument();
+    expect(within(notice).getByRole('link', { name: /Bought 1 AAPL/ })).toHaveAttribute('href', '/trades/7');
+    expect(within(notice).getByRole('link', { name: /Sold 3 MSFT/ })).toHaveAttribute('href', '/trades/8');
+    expect(document.querySelector('[data-connection-state]')).not.toHaveAttribute('data-recovered');
+    expect(toasts('success')).toHaveLength(0); // a line, not a toast per fill
+
+    await userEvent.click(within(notice).getByRole('button', { name: 'Dismiss' }));
+    expect(screen.queryByTestId('away-notice')).not.toBeInTheDocument();
+  });
+});

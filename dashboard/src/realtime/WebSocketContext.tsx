@@ -6,7 +6,9 @@
  * - the rollout: GET /api/config says whether real time is on for this user and is asked again
  *   while polling (useRealtimeConfig); a `realtime:disabled` push or a REALTIME_DISABLED
  *   refusal turns the socket off and polling on, until the config says yes again,
- * - the watchlist actions (persisted with PUT /api/watchlist, then (un)subscribed live).
+ * - the watchlist actions (persisted with PUT /api/watchlist, then (un)subscribed live),
+ * - `away`: what the user missed while the tab was disconnected and the server could not
+ *   recover the socket (the SDK's `missed`), for the "N fills while you were away" line.
  * Components reach all of it with useRealtime().
  */
 import { createContext, type ReactNode, useCallback, useContext, useEffect, useMemo, useState } from 'react';
@@ -15,7 +17,7 @@ import type { ConfigOut, SymbolOut } from '../api/types';
 import { useAuth } from '../auth/AuthContext';
 import { notifyRateLimited } from '../components/notify';
 import { DashboardStore } from './dashboardStore';
-import type { TradewireClient } from '@tradewire/client';
+import type { Missed, TradewireClient } from '@tradewire/client';
 import { type AppSocket, RateLimitedError, subscribeWatchlist, unsubscribeWatchlist } from './subscriptions';
 import { usePolling } from './usePolling';
 import { useRealtimeConfig } from './useRealtimeConfig';
@@ -33,6 +35,9 @@ export interface RealtimeValue {
   addToWatchlist: (symbol: string) => Promise<void>;
   removeFromWatchlist: (symbol: string) => Promise<void>;
   refreshOpenOrders: () => Promise<void>;
+  /** The events missed during the last unrecovered disconnect, until dismissed. */
+  away: Missed | null;
+  dismissAway: () => void;
 }
 
 export const WebSocketContext = createContext<RealtimeValue | null>(null);
@@ -56,6 +61,13 @@ export function WebSocketProvider({
   const [store] = useState(() => new DashboardStore());
   const { config, disable } = useRealtimeConfig(configRecheckMs);
   const [symbols, setSymbols] = useState<SymbolOut[]>([]);
+  const [away, setAway] = useState<Missed | null>(null);
+  const dismissAway = useCallback(() => {
+    setAway(null);
+  }, []);
+  const onMissed = useCallback((missed: Missed) => {
+    setAway((before) => (before ? { ...missed, events: [...before.events, ...missed.events], fills: before.fills + missed.fills } : missed));
+  }, []);
 
   useEffect(() => () => {
     store.dispose();
@@ -98,6 +110,7 @@ export function WebSocketProvider({
     socketPath: config?.socketPath ?? '/socket.io',
     onUnauthorized,
     onSyncError,
+    onMissed,
     ...connection,
   });
 
@@ -180,8 +193,20 @@ export function WebSocketProvider({
   );
 
   const value = useMemo<RealtimeValue>(
-    () => ({ client, socket, status, store, config, symbols, addToWatchlist, removeFromWatchlist, refreshOpenOrders }),
-    [client, socket, status, store, config, symbols, addToWatchlist, removeFromWatchlist, refreshOpenOrders],
+    () => ({
+      client,
+      socket,
+      status,
+      store,
+      config,
+      symbols,
+      addToWatchlist,
+      removeFromWatchlist,
+      refreshOpenOrders,
+      away,
+      dismissAway,
+    }),
+    [client, socket, status, store, config, symbols, addToWatchlist, removeFromWatchlist, refreshOpenOrders, away, dismissAway],
   );
   return <WebSocketContext.Provider value={value}>{children}</WebSocketContext.Provider>;
 }

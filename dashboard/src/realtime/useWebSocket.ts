@@ -13,9 +13,12 @@
  *   counting those while offline) or when real time is disabled — socket.io then keeps
  *   retrying, only slower;
  * - the store re-synced from every resubscription's snapshots, and the pushes applied to it;
+ * - `status.recovered`: the last connect was socket.io's connection-state recovery (the server
+ *   replayed the missed fills as pushes); after any other reconnect the SDK reports what the user
+ *   missed (`onMissed`, from GET /api/events) for the "while you were away" line;
  * - listeners registered once per client (never per connect), removed on unmount, then closed.
  */
-import { TradewireClient, UnauthorizedError } from '@tradewire/client';
+import { type Missed, TradewireClient, UnauthorizedError } from '@tradewire/client';
 import { useEffect, useRef, useState } from 'react';
 import type { DashboardStore } from './dashboardStore';
 import { type AppSocket, subscribeWatchlist } from './subscriptions';
@@ -26,6 +29,8 @@ export interface ConnectionStatus {
   state: ConnectionState;
   /** Reconnection attempts since the connection was last live (0 when live). */
   attempt: number;
+  /** Live after a connection-state recovery: nothing was lost, the missed events were replayed. */
+  recovered?: boolean;
 }
 
 export interface Backoff {
@@ -44,6 +49,8 @@ export interface UseWebSocketOptions {
   onUnauthorized?: () => void;
   /** Subscriptions whose acks failed (logged or toasted by the caller). */
   onSyncError?: (error: unknown) => void;
+  /** After a reconnect that was not recovered: the user's events while the tab was away. */
+  onMissed?: (missed: Missed) => void;
   /** Failed connects in a row after which the data is polled over REST. */
   pollAfterFailures?: number;
   backoff?: Backoff;
@@ -140,7 +147,7 @@ export function useWebSocket(options: UseWebSocketOptions): WebSocketHandle {
     let unauthorized = false;
 
     const publish = (state: ConnectionState) => {
-      setStatus({ state, attempt });
+      setStatus(state === 'live' && c.recovered ? { state, attempt, recovered: true } : { state, attempt });
     };
     const waitingState = (): ConnectionState => {
       if (isBrowserOffline()) return 'offline'; // neither the socket nor polling can work
@@ -166,6 +173,9 @@ export function useWebSocket(options: UseWebSocketOptions): WebSocketHandle {
         if (snapshot.portfolio) store.setPortfolio(snapshot.portfolio);
         if (snapshot.trades) store.mergeTrades(snapshot.trades);
         if (snapshot.quotes) store.quotes.push(snapshot.quotes);
+      }),
+      c.on('missed', (missed) => {
+        callbacks.current.onMissed?.(missed);
       }),
       c.on('subscription_error', reportSyncError),
       c.on('subscription_retry', reportSyncError), // rate limited: the toast

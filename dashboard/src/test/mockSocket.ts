@@ -68,6 +68,8 @@ export type AckHandler = (...args: unknown[]) => unknown;
 export class MockSocket extends Emitter {
   connected = false;
   active = false;
+  /** socket.io's connection-state recovery outcome of the last connect. */
+  recovered = false;
   readonly io = new MockManager();
   readonly emitted: { event: string; args: unknown[] }[] = [];
   ackHandlers: Record<string, AckHandler> = {};
@@ -124,7 +126,8 @@ export class MockSocket extends Emitter {
   }
 
   // --- playing the server ---
-  serverConnect(): void {
+  serverConnect({ recovered = false }: { recovered?: boolean } = {}): void {
+    this.recovered = recovered;
     this.connected = true;
     this.active = true;
     this.fire('connect');

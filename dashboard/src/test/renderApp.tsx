@@ -108,6 +108,7 @@ export async function serverConnect(
   server: ServerState,
   socket: MockSocket = lastSocket(),
   extraAcks: MockSocket['ackHandlers'] = {},
+  { recovered = false }: { recovered?: boolean } = {},
 ) {
   socket.ackHandlers = {
     'subscribe:portfolio': () => ({ ok: true, portfolio: server.portfolio }),
@@ -120,7 +121,7 @@ export async function serverConnect(
     ...extraAcks,
   };
   await act(async () => {
-    socket.serverConnect();
+    socket.serverConnect({ recovered });
     for (let i = 0; i < 10; i++) await Promise.resolve();
   });
   return socket;
