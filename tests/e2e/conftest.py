@@ -90,7 +90,9 @@ def _newest_source_mtime() -> float:
             "tsconfig.json",
         )
     ]
-    for folder in (DASHBOARD / "src", DASHBOARD / "public"):
+    # the dashboard compiles the SDK's sources itself (a path alias): they count too
+    sdk = DASHBOARD.parent / "clients" / "js" / "src"
+    for folder in (DASHBOARD / "src", DASHBOARD / "public", sdk):
         paths.extend(p for p in folder.rglob("*") if p.is_file())
     return max(p.stat().st_mtime for p in paths if p.exists())
 

@@ -6,7 +6,9 @@
  * - `floor`: every event up to it is accounted for (pushed, replayed, or in a snapshot);
  * - `above`: events past the floor that came already (pushes from two instances may arrive out
  *   of order, so a high-water mark alone would drop the late one as a duplicate);
- * - a new `epoch` means the history started over: the ledger starts over at that event.
+ * - a new `epoch` means the history started over: the ledger starts over at that event. The
+ *   epoch `""` of a page is a user with no event yet: the first epoch that comes is the same
+ *   history, from its start.
  *
  * It knows nothing of sockets or REST: the client feeds it pushes (`accept`) and pages of
  * `GET /api/events` (`absorb`).
@@ -41,6 +43,7 @@ export class UserEventLedger {
 
   /** Notes a pushed event; false when it was accounted for already (a duplicate: drop it). */
   accept(event: Numbered): boolean {
+    if (this.epochValue === '') this.epochValue = event.epoch; // the history's first events
     if (this.epochValue !== event.epoch) {
       this.above.clear();
       this.epochValue = event.epoch;
@@ -60,6 +63,7 @@ export class UserEventLedger {
    * started over) accounts for nothing before it: the ledger restarts at its `lastSeq`.
    */
   absorb(page: UserEventsPage, complete = !page.hasMore): UserEventOut[] {
+    if (this.epochValue === '' && page.epoch !== '') this.epochValue = page.epoch; // its start
     if (this.epochValue !== page.epoch) {
       this.epochValue = page.epoch;
       this.floorValue = page.lastSeq;

@@ -63,4 +63,17 @@ describe('UserEventLedger', () => {
     expect(ledger.accept({ seq: 1, epoch: 'e3' })).toBe(true);
     expect([ledger.epoch, ledger.floor]).toEqual(['e3', 1]);
   });
+
+  it('a user with no event yet ("" epoch) keeps the same history when the first one comes', () => {
+    const ledger = new UserEventLedger();
+    ledger.absorb(page(0, [], ''));
+    expect([ledger.known, ledger.floor]).toEqual([true, 0]);
+    expect(ledger.absorb(page(2, [1, 2], 'e9')).map((e) => e.seq)).toEqual([1, 2]);
+    expect([ledger.epoch, ledger.floor]).toEqual(['e9', 2]);
+
+    const pushed = new UserEventLedger();
+    pushed.absorb(page(0, [], ''));
+    expect(pushed.accept({ seq: 1, epoch: 'e9' })).toBe(true);
+    expect([pushed.epoch, pushed.floor]).toEqual(['e9', 1]);
+  });
 });
