@@ -59,6 +59,10 @@ MESSAGES_EMITTED = Counter(
     "Server emits (one per emit call, not per recipient)",
     ["event"],
 )
+HANDSHAKES_REFUSED = Counter(
+    "tradewire_socket_handshakes_refused_total",
+    "New Socket.IO connections refused over the admission rate (SOCKET_HANDSHAKE_RATE)",
+)
 QUOTE_RESYNCS = Counter(
     "tradewire_socket_quote_resyncs_total",
     "Sockets sent their symbols' latest quotes after quotes were dropped while they did not read",

@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     """Start default of the share of users (0-100, by a stable hash of the user id) that get
     real time while it is on. A state set by an administrator wins over both (docs/DEPLOYMENT.md,
     "Rollout")."""
+    socket_handshake_rate: float = Field(default=500.0, ge=0)
+    """New Socket.IO connections admitted per second on an instance (0: no limit); past it a
+    handshake is answered 503 with `Retry-After`, and clients retry with their back-off."""
+    socket_handshake_burst: int = Field(default=1000, ge=1)
+    """New connections admitted at once before `SOCKET_HANDSHAKE_RATE` applies."""
     recovery_window: float = Field(default=120.0, ge=0)
     """Seconds a dropped socket's state (its subscriptions, the user events it missed) is kept
     for it to recover (Socket.IO connection-state recovery); 0 turns recovery off."""

@@ -78,6 +78,36 @@ class EngineConfig:
     upgrade_timeout: float = 10.0
     allowed_origins: tuple[str, ...] = ()
     """Browser origins allowed besides the server's own (`*`: any)."""
+    handshake_rate: float = 0.0
+    """New sessions admitted per second (a token bucket); 0: no limit."""
+    handshake_burst: int = 0
+    """New sessions admitted at once before `handshake_rate` applies (at least 1)."""
+
+
+TOO_MANY_HANDSHAKES = (3, "Too many new connections; retry after the Retry-After seconds")
+"""The refusal of a handshake over the admission rate (HTTP 503, with `Retry-After`)."""
+
+
+class HandshakeBucket:
+    """Admits new sessions at `rate` per second, `burst` at once: a token bucket, so a storm of
+    reconnecting clients is let in at a bounded rate and the rest are told when to retry."""
+
+    __slots__ = ("at", "burst", "rate", "tokens")
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(max(1, burst))
+        self.tokens = self.burst
+        self.at = time.monotonic()
+
+    def take(self, now: float) -> float:
+        """0.0 when a session is admitted (one token taken), else the seconds until one is."""
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return (1.0 - self.tokens) / self.rate
 
 
 @dataclass(slots=True)
@@ -239,6 +269,15 @@ class Engine:
         """WebSocket writes made by the flushes (each carries every frame of one socket)."""
         self.dropped = 0
         """Droppable packets left out for sockets that were not reading (a counter)."""
+        self.handshakes = (
+            HandshakeBucket(config.handshake_rate, config.handshake_burst)
+            if config.handshake_rate > 0
+            else None
+        )
+        self.handshakes_refused = 0
+        """New sessions refused over the admission rate (a counter)."""
+        self.on_handshake_refused: Callable[[], None] | None = None
+        """Called on each such refusal (the application counts them in its metrics)."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self.accepting = True
         self.state: Any = None
@@ -270,6 +309,24 @@ class Engine:
         await self.wheel.stop()
 
     # ------------------------------------------------------------ sessions
+
+    def admit_handshake(self) -> int | None:
+        """Whether a new session may open now: None if so, else the whole seconds (at least 1)
+        to send in `Retry-After`. Upgrades of open sessions are not counted."""
+        if self.handshakes is None:
+            return None
+        wait = self.handshakes.take(time.monotonic())
+        if wait == 0.0:
+            return None
+        self.handshakes_refused += 1
+        if self.on_handshake_refused is not None:
+            self.on_handshake_refused()
+        bad_input_log.warning(
+            "new connection refused: over the admission rate",
+            key="handshake-rate",
+            extra={"rate": self.config.handshake_rate, "retry_after_s": round(wait, 3)},
+        )
+        return max(1, -int(-wait // 1))
 
     def open_session(self, transport: str, request: HandshakeRequest) -> EngineSocket:
         sid = secrets.token_urlsafe(15)

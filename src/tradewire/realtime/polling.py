@@ -17,7 +17,14 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from tradewire.realtime.engine import NOOP, Engine, EngineSocket, HandshakeRequest, bad_input_log
+from tradewire.realtime.engine import (
+    NOOP,
+    TOO_MANY_HANDSHAKES,
+    Engine,
+    EngineSocket,
+    HandshakeRequest,
+    bad_input_log,
+)
 from tradewire.realtime.protocol import eio
 from tradewire.realtime.protocol.eio import (
     BAD_HANDSHAKE_METHOD,
@@ -59,6 +66,11 @@ class Polling:
         if sid is None:
             if method != "GET":
                 await _error(send, 400, BAD_HANDSHAKE_METHOD, cors)
+                return
+            retry = self.engine.admit_handshake()
+            if retry is not None:
+                retry_after = [*cors, (b"retry-after", str(retry).encode())]
+                await _error(send, 503, TOO_MANY_HANDSHAKES, retry_after)
                 return
             client = scope.get("client")
             request = HandshakeRequest("polling", query, headers, client[0] if client else None)

@@ -209,10 +209,13 @@ class RealtimeServer(Namespace):
                 max_packets=MAX_PACKETS_PER_POST,
                 max_buffer=MAX_BUFFERED_BYTES,
                 allowed_origins=tuple(settings.allowed_origins),
+                handshake_rate=settings.socket_handshake_rate,
+                handshake_burst=settings.socket_handshake_burst,
             ),
             self.socket_server,
         )
         self.socket_server.bind(self.engine)
+        self.engine.on_handshake_refused = metrics.HANDSHAKES_REFUSED.inc
         self.rooms: Rooms[Socket] = Rooms()
         self.fanout = QuoteFanout(self.engine, self.rooms)
         # the quote paths' counters, looked up once rather than per quote or per flush

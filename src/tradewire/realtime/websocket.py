@@ -24,7 +24,7 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 
-from tradewire.realtime.engine import Engine, EngineSocket
+from tradewire.realtime.engine import TOO_MANY_HANDSHAKES, Engine, EngineSocket
 from tradewire.realtime.throttled_log import ThrottledLog
 
 log = logging.getLogger(__name__)
@@ -146,6 +146,11 @@ class EngineWebSocket(asyncio.Protocol):
             status, (code, message) = refused
             self._reject(status, f'{{"code":{code},"message":"{message}"}}')
             return
+        retry = engine.admit_handshake() if "sid" not in query else None
+        if retry is not None:
+            code, message = TOO_MANY_HANDSHAKES
+            self._reject(503, f'{{"code":{code},"message":"{message}"}}', retry_after=retry)
+            return
         response = self.conn.accept(request)
         self.conn.send_response(response)
         self._send_pending()
@@ -156,8 +161,10 @@ class EngineWebSocket(asyncio.Protocol):
         remote = peer[0] if isinstance(peer, tuple) else None
         engine.websocket_open(self, query, WebSocketRequest(headers, remote))
 
-    def _reject(self, status: int, body: str) -> None:
+    def _reject(self, status: int, body: str, *, retry_after: int | None = None) -> None:
         response: Response = self.conn.reject(status, body)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
         self.conn.send_response(response)
         self._send_pending()
 
