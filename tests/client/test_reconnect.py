@@ -7,6 +7,7 @@ until `retryAfterMs` has passed."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from tests.client.conftest import MakeClient
 from tests.harness import ServiceProcess
 from tests.harness.waiting import clear_of_a_minute_edge, wait_until
 from tests.realtime.clients import WAIT, metric
+from tests.realtime.conftest import fresh_settings
 from tests.realtime.test_lifecycle import service_env
 from tests.support import LiveServer
 from tradewire.client import (
@@ -75,6 +77,80 @@ async def test_after_a_server_side_disconnect_it_reconnects_and_resubscribes(
     assert realtime.sockets[client.sid].symbols == {"AAPL"}  # type: ignore[index]
     async with client.stream(QUOTE_UPDATE) as quotes, asyncio.timeout(WAIT):
         assert (await anext(quotes)).symbol == "AAPL"
+
+
+def drop_transport(server: LiveServer, sid: str) -> None:
+    """The client's network goes: its TCP connection is cut under the server's feet."""
+    realtime = server.services.realtime
+    assert realtime is not None
+    engine_socket = realtime.sockets[sid].socket.connection.engine_socket
+    assert engine_socket.ws is not None and engine_socket.ws.transport is not None
+    engine_socket.ws.transport.abort()
+
+
+async def test_after_a_dropped_transport_it_recovers_and_gets_each_missed_fill_once(
+    server: LiveServer, make_client: MakeClient
+) -> None:
+    client = await make_client(server, reconnect_delay=1.0)
+    connects, disconnects = record(client)
+    await client.connect()
+    await client.subscribe_portfolio()
+    await client.subscribe_trades()
+    fills = client.stream(TRADE_EXECUTED)
+    session_id = client.session_id
+    assert session_id is not None
+    first = await server.place_order(session_id, symbol="AAPL", side="buy", quantity=1)
+    async with asyncio.timeout(WAIT):
+        assert (await anext(fills)).order_id == first["orderId"]  # it holds an offset now
+    sid = client.sid
+    assert sid is not None
+
+    drop_transport(server, sid)
+    await wait_until(lambda: not client.connected, timeout=WAIT, what="the client to notice")
+    missed = [
+        (await server.place_order(session_id, symbol="MSFT", side="buy", quantity=n))["orderId"]
+        for n in (1, 2, 3)
+    ]  # while it waits its back-off (0.5 s at least)
+
+    snapshots = await reconnected(connects, 2)
+    assert disconnects == [TRANSPORT_CLOSE]
+    assert snapshots.recovered and snapshots.missed == [] and client.sid == sid
+    async with asyncio.timeout(WAIT):
+        replayed = [(await anext(fills)).order_id for _ in missed]
+    assert replayed == missed  # exactly the missed fills, in order
+    with pytest.raises(TimeoutError):  # and none twice
+        async with asyncio.timeout(0.5):
+            await anext(fills)
+
+
+async def test_without_recovery_a_reconnect_reports_what_the_user_missed(
+    tmp_path: Path, migrated_database: Path, make_client: MakeClient
+) -> None:
+    settings = fresh_settings(tmp_path, migrated_database, recovery_window=0)
+    async with LiveServer(settings) as server:
+        client = await make_client(server, reconnect_delay=2.0)
+        connects, _ = record(client)
+        await client.connect()
+        await client.subscribe_trades()
+        session_id = client.session_id
+        assert session_id is not None and client.sid is not None
+        realtime = server.services.realtime
+        assert realtime is not None
+
+        assert realtime.disconnect(client.sid)
+        await wait_until(lambda: not client.connected, timeout=WAIT, what="the disconnect")
+        placed = [
+            (await server.place_order(session_id, symbol="AAPL", side="buy", quantity=1))
+            for _ in range(2)
+        ]  # while it waits its back-off (1 s at least)
+
+        snapshots = await reconnected(connects, 2, timeout=WAIT + 5)
+        assert not snapshots.recovered
+        fills = [e.data for e in snapshots.missed if e.event == "trade:executed"]
+        assert [f.order_id for f in fills] == [o["orderId"] for o in placed]  # type: ignore[union-attr]
+        assert {e.event for e in snapshots.missed} == {"trade:executed", "portfolio:update"}
+        assert snapshots.trades is not None  # the snapshot has them too
+        assert {t.order_id for t in snapshots.trades.trades} >= {o["orderId"] for o in placed}
 
 
 async def test_after_logout_it_stops_with_unauthorized(

@@ -14,12 +14,20 @@ back-off of `Backoff` (starting at the shutdown's `reconnectAfterMs`), and stops
 says `UNAUTHORIZED` or `REALTIME_DISABLED`, or when a `realtime:disabled` push came before the
 disconnect. After every reconnect it sends the subscriptions it holds again and hands the
 snapshots of their acks to the `on_connect` handlers.
+
+No lost or doubled fills: it speaks connection-state recovery (the CONNECT reply's `pid` and
+each user event's offset go back in the reconnecting CONNECT's auth). A recovered connect
+(`Snapshots.recovered`) keeps its subscriptions and gets the missed user events replayed as
+pushes; after any other reconnect it asks `GET /api/events?after=<seq>` and hands what the user
+missed to the handlers as `Snapshots.missed`. Each user event reaches handlers and streams once
+(`UserEventLedger`, by `seq`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import logging
 import random
@@ -42,19 +50,25 @@ from tradewire.client.errors import (
     NotConnected,
     RateLimited,
     RealtimeDisabled,
+    TradewireError,
     Unauthorized,
     event_refused,
 )
 from tradewire.client.events import (
+    PORTFOLIO_UPDATE,
     RATE_LIMITED,
     REALTIME_DISABLED,
     SERVER_EVENTS,
     SERVER_SHUTDOWN,
+    TRADE_EXECUTED,
+    TRADE_FAILED,
     EventStream,
     ServerEvent,
 )
+from tradewire.client.ledger import UserEventLedger
 from tradewire.client.rest import RestApi
 from tradewire.schemas import (
+    MAX_SEQ,
     LoginOut,
     OkAck,
     OpsStatsAck,
@@ -65,10 +79,14 @@ from tradewire.schemas import (
     Schema,
     Side,
     TradesAck,
+    UserEventOut,
     WatchlistAck,
 )
 
 log = logging.getLogger(__name__)
+
+USER_EVENTS = (TRADE_EXECUTED, TRADE_FAILED, PORTFOLIO_UPDATE)
+"""The pushes numbered by the user's `seq`."""
 
 T = TypeVar("T", bound=Schema)
 A = TypeVar("A", bound=OkAck)
@@ -87,6 +105,11 @@ class Snapshots:
     portfolio: PortfolioAck | None = None
     trades: TradesAck | None = None
     quotes: QuotesAck | None = None
+    recovered: bool = False
+    """The server recovered the socket: subscriptions kept, missed user events replayed."""
+    missed: list[UserEventOut] = field(default_factory=list)
+    """After a reconnect that was not recovered: the user's events while the client was away
+    (the snapshots include them), oldest first."""
 
 
 @dataclass
@@ -138,6 +161,10 @@ class TradewireClient:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
         self._ended = asyncio.Event()
+        self.ledger = UserEventLedger()
+        """The user's events accounted for (pushed, replayed or in a snapshot), by `seq`."""
+        self._pid: str | None = None  # the last connection's, for recovery
+        self._offset: str | None = None
         self.failure: BaseException | None = None
         """Why the client stopped by itself (`Unauthorized` on reconnect), else None."""
 
@@ -231,21 +258,43 @@ class TradewireClient:
         self._closing = False
         self._ended.clear()
         await self._open()
+        await self._catch_up()  # where the user's history stands: nothing was missed yet
         self._fire_lifecycle("connect", Snapshots(reconnect=False))
         self._supervisor = asyncio.create_task(self._supervise(), name="tradewire-reconnect")
 
-    async def _open(self) -> None:
+    async def _open(self) -> bool:
+        """Connect; True when the server recovered the previous connection's state."""
+        auth: dict[str, Any] = {"sessionId": self.rest.session_id}
+        if self._pid is not None:
+            auth["pid"] = self._pid
+            if self._offset is not None:
+                auth["offset"] = self._offset
         self._connection = await Connection.open(
-            self.base_url,
-            {"sessionId": self.rest.session_id},
-            self._on_event,
-            path=self.socket_path,
-            timeout=self.timeout,
+            self.base_url, auth, self._on_event, path=self.socket_path, timeout=self.timeout
         )
+        recovered = self._pid is not None and self._connection.pid == self._pid
+        self._pid, self._offset = self._connection.pid, None
+        return recovered
+
+    async def _catch_up(self) -> list[UserEventOut]:
+        """What the user missed, from the outbox; on the first connect only where the history
+        stands. At most 10 pages of 200."""
+        first = not self.ledger.known
+        missed: list[UserEventOut] = []
+        try:
+            for _ in range(10):
+                page = await self.rest.events(MAX_SEQ if first else self.ledger.floor)
+                missed += self.ledger.absorb(page)
+                if not page.has_more:
+                    break
+        except TradewireError as exc:
+            log.warning("tradewire could not ask what was missed: %s", exc)
+        return [] if first else missed
 
     async def _supervise(self) -> None:
         while self._connection is not None:
             reason = await asyncio.shield(self._connection.ended)
+            self._offset = self._connection.offset
             self._connection = None
             log.info("tradewire socket disconnected: %s", reason)
             self._fire_lifecycle("disconnect", reason)
@@ -272,8 +321,12 @@ class TradewireClient:
             await asyncio.sleep(delay)
             self.reconnect_attempts += 1
             try:
-                await self._open()
-                return await self._resubscribe()
+                if await self._open():
+                    if self._subs.ops:  # the one subscription recovery does not keep
+                        await self._send_again(self.subscribe_ops)
+                    return Snapshots(reconnect=True, recovered=True)
+                snapshots = await self._resubscribe()
+                return dataclasses.replace(snapshots, missed=await self._catch_up())
             except (Unauthorized, RealtimeDisabled) as exc:
                 log.warning("tradewire reconnect refused: %s", exc)
                 self._end(exc)
@@ -423,6 +476,11 @@ class TradewireClient:
         except ValueError as exc:
             log.warning("tradewire sent a %s this client cannot read: %s", name, exc)
             return
+        if event in USER_EVENTS and not self.ledger.accept(
+            payload.seq,  # type: ignore[attr-defined]
+            payload.epoch,  # type: ignore[attr-defined]
+        ):
+            return  # replayed or pushed twice: handed on once already
         if event is SERVER_SHUTDOWN:
             self._shutdown_after = payload.reconnect_after_ms / 1000  # type: ignore[attr-defined]
         elif event is RATE_LIMITED:

@@ -59,6 +59,10 @@ class Connection:
         self._sink = sink
         self.eio_sid = str(handshake["sid"])
         self.sid = ""
+        self.pid: str | None = None
+        """The private session id of the CONNECT reply (connection-state recovery)."""
+        self.offset: str | None = None
+        """The offset of the last user event (its last argument), to recover from."""
         # Engine.IO 4: the server pings every pingInterval ms and expects a pong within
         # pingTimeout; a server that is silent for both together is gone.
         self._silence_limit = (handshake["pingInterval"] + handshake["pingTimeout"]) / 1000
@@ -110,7 +114,10 @@ class Connection:
             if packet is None:
                 continue
             if packet.type is sio.PacketType.CONNECT:
-                self.sid = str((packet.data or {}).get("sid", ""))
+                reply = packet.data if isinstance(packet.data, dict) else {}
+                self.sid = str(reply.get("sid", ""))
+                pid = reply.get("pid")
+                self.pid = pid if isinstance(pid, str) else None
                 return
             if packet.type is sio.PacketType.CONNECT_ERROR:
                 raise connection_refused(packet.data)
@@ -179,6 +186,8 @@ class Connection:
                 future.set_result(packet.data)
         elif packet.type in (sio.PacketType.EVENT, sio.PacketType.BINARY_EVENT):
             name, *args = packet.data
+            if len(args) >= 2 and isinstance(args[-1], str):
+                self.offset = args[-1]  # a user event's recovery offset
             if packet.id is not None:
                 # the server asks for an answer (`latency:ping`): an empty ack, at once
                 task = asyncio.create_task(self.ack(packet.id))

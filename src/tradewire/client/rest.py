@@ -25,6 +25,7 @@ from tradewire.schemas import (
     Side,
     SymbolOut,
     TradeOut,
+    UserEventsPage,
 )
 
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -126,3 +127,8 @@ class RestApi:
 
     async def trades(self, limit: int = 50) -> list[TradeOut]:
         return await self._get_list(TradeOut, "/api/trades", limit=limit)
+
+    async def events(self, after: int = 0, limit: int = 200) -> UserEventsPage:
+        """`GET /api/events?after=`: the user's events after `seq`, oldest first, and where the
+        history stands (`epoch`, `last_seq`)."""
+        return await self._get(UserEventsPage, "/api/events", after=after, limit=limit)
