@@ -85,8 +85,10 @@ from tradewire.schemas import (
 
 log = logging.getLogger(__name__)
 
-USER_EVENTS = (TRADE_EXECUTED, TRADE_FAILED, PORTFOLIO_UPDATE)
-"""The pushes numbered by the user's `seq`."""
+USER_EVENTS = frozenset(e.name for e in (TRADE_EXECUTED, TRADE_FAILED, PORTFOLIO_UPDATE))
+"""The names of the pushes numbered by the user's `seq` (a set: looked up on every push)."""
+CATCH_UP_PAGES = 10
+"""Pages of `GET /api/events` (200 events each) a catch-up reads at most."""
 
 T = TypeVar("T", bound=Schema)
 A = TypeVar("A", bound=OkAck)
@@ -278,11 +280,11 @@ class TradewireClient:
 
     async def _catch_up(self) -> list[UserEventOut]:
         """What the user missed, from the outbox; on the first connect only where the history
-        stands. At most 10 pages of 200."""
+        stands. At most `CATCH_UP_PAGES` pages of 200."""
         first = not self.ledger.known
         missed: list[UserEventOut] = []
         try:
-            for _ in range(10):
+            for _ in range(CATCH_UP_PAGES):
                 page = await self.rest.events(MAX_SEQ if first else self.ledger.floor)
                 missed += self.ledger.absorb(page)
                 if not page.has_more:
@@ -476,7 +478,7 @@ class TradewireClient:
         except ValueError as exc:
             log.warning("tradewire sent a %s this client cannot read: %s", name, exc)
             return
-        if event in USER_EVENTS and not self.ledger.accept(
+        if name in USER_EVENTS and not self.ledger.accept(
             payload.seq,  # type: ignore[attr-defined]
             payload.epoch,  # type: ignore[attr-defined]
         ):
