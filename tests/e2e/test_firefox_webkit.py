@@ -259,8 +259,14 @@ def test_watchlist_ticks_with_up_and_down_colours(dash: EngineDashboard, account
     dash.login(account.username, account.password)
 
     def colour(tick: str) -> str | None:
-        cells = dash.finds(f'[data-testid="watchlist"] tr[data-tick="{tick}"] [data-field="last"]')
-        return cells[0].value_of_css_property("color") if cells else None
+        # one script finds the cell and reads its colour: between two WebDriver calls the row
+        # can tick the other way and re-render, and its colour would then be the other tick's
+        css = f'[data-testid="watchlist"] tr[data-tick="{tick}"] [data-field="last"]'
+        return dash.js(
+            "const cell = document.querySelector(arguments[0]);"
+            "return cell ? getComputedStyle(cell).color : null;",
+            css,
+        )
 
     assert dash.wait(lambda: colour("up"), "an up-tick") == UP_COLOUR
     assert dash.wait(lambda: colour("down"), "a down-tick") == DOWN_COLOUR
