@@ -36,6 +36,7 @@ from tradewire.market.bars import BarRecorder, BarStore, bar_store_from_url
 from tradewire.market.cache import QuoteCache, quote_cache_from_url
 from tradewire.market.feed import PUBLISHED, MarketFeed, build_feed
 from tradewire.ratelimit import RateLimiter, storage_from_url
+from tradewire.realtime.recovery import recovery_store_from_url
 from tradewire.realtime.server import RealtimeServer
 from tradewire.rollout import RealtimeRollout, RolloutState, rollout_store_from_url
 from tradewire.settings import Settings
@@ -106,7 +107,12 @@ class Services:
             RolloutState(settings.realtime_enabled, settings.realtime_rollout_percent),
             refresh=bool(settings.redis_url),
         )
-        realtime = RealtimeServer(settings, sessions, executor, feed, quotes, limiter, bus, rollout)
+        recovery = recovery_store_from_url(
+            settings.redis_url, settings.recovery_window, settings.recovery_log_size
+        )
+        realtime = RealtimeServer(
+            settings, sessions, executor, feed, quotes, limiter, bus, rollout, recovery
+        )
         users = UserService(
             db, settings.starting_cash, default_watchlist=default_watchlist(feed.symbols)
         )

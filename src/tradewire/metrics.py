@@ -28,11 +28,16 @@ if TYPE_CHECKING:
 CONNECTIONS = Gauge("tradewire_socket_connections", "Connected Socket.IO clients", ["transport"])
 CONNECTS = Counter("tradewire_socket_connects_total", "Accepted Socket.IO connections")
 DISCONNECTS = Counter("tradewire_socket_disconnects_total", "Socket.IO disconnections", ["reason"])
+USER_EVENTS_FILLED = Counter(
+    "tradewire_user_events_filled_total",
+    "User events sent to a socket from the outbox because its push did not reach it (a gap "
+    "in seq, or a bus outage)",
+)
 SOCKETS_RECOVERED = Counter(
     "tradewire_socket_recoveries_total",
     "Reconnecting sockets that asked for connection-state recovery, by outcome "
     "(recovered, session_gone: unknown or past the window, events_gone: missed events no "
-    "longer kept)",
+    "longer kept, store_unavailable: the recovery store did not answer)",
     ["outcome"],
 )
 AUTH_FAILURES = Counter(

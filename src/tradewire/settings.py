@@ -87,10 +87,12 @@ class Settings(BaseSettings):
     """New connections admitted at once before `SOCKET_HANDSHAKE_RATE` applies."""
     recovery_window: float = Field(default=120.0, ge=0)
     """Seconds a dropped socket's state (its subscriptions, the user events it missed) is kept
-    for it to recover (Socket.IO connection-state recovery); 0 turns recovery off."""
+    for it to recover (Socket.IO connection-state recovery), in memory or, with `REDIS_URL`,
+    in Redis for every instance; 0 turns recovery off."""
     recovery_log_size: int = Field(default=1000, ge=1)
-    """User events kept in memory per user for recovering sockets; a socket that missed more
-    is not recovered (`GET /api/events` still has them)."""
+    """User events kept per user for recovering sockets (in memory, or a Redis stream with
+    `REDIS_URL`); a socket that missed more is not recovered (`GET /api/events` still has
+    them)."""
     outbox_max_age: float = Field(default=7 * 86_400, gt=0)
     """Seconds a user event stays in the outbox (`GET /api/events`)."""
     outbox_max_per_user: int = Field(default=10_000, ge=1)

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack
+import functools
+import signal
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.harness.ports import free_port
 from tests.harness.postgres import PostgresServer
-from tests.harness.process import ServiceProcess
+from tests.harness.process import LoggedProcess, ServiceProcess
 from tests.harness.redis import RedisServer
 from tests.harness.waiting import wait_until
 from tests.support import SocketClient
+from tests.test_cluster import cluster_script, nginx, upstream_of  # noqa: F401 (a fixture)
 
 DEMO = {"username": "demo", "password": "demo-password"}
 
@@ -113,3 +118,69 @@ async def connect(clients: list[SocketClient], url: str, session_id: str) -> Soc
     client = SocketClient()
     clients.append(client)
     return await client.connect(url, session_id)
+
+
+@dataclass
+class Balancer:
+    """nginx with the shipped configuration in front of some of the cluster's instances."""
+
+    url: str
+    log: Path
+    """nginx's access log: `upstream_of` reads where it sent what."""
+
+    async def key_for_each(self, instances: Sequence[ServiceProcess]) -> dict[str, str]:
+        """instance URL -> an affinity cookie value (`tw_lb`) nginx sends to that instance."""
+        keys: dict[str, str] = {}
+        async with httpx.AsyncClient(trust_env=False, timeout=5) as http:
+            for n in range(64):
+                key = f"phone-{n}"
+                await http.get(f"{self.url}/healthz", headers={"Cookie": f"tw_lb={key}"})
+                placed: set[str] = await wait_until(
+                    functools.partial(upstream_of, self.log, key), timeout=5, what=f"{key} logged"
+                )
+                keys.setdefault(f"http://{placed.pop()}", key)
+                if len(keys) == len(instances):
+                    break
+        assert set(keys) == {i.url for i in instances}, f"64 keys went to {set(keys)} only"
+        return keys
+
+    async def instance_of(self, key: str, instances: Sequence[ServiceProcess]) -> ServiceProcess:
+        """Where nginx sends affinity `key` (a client without the cookie: its address)."""
+        async with httpx.AsyncClient(trust_env=False, timeout=5) as http:
+            await http.get(f"{self.url}/healthz")
+        placed: set[str] = await wait_until(
+            functools.partial(upstream_of, self.log, key), timeout=5, what=f"{key} logged"
+        )
+        [upstream] = placed
+        [instance] = [i for i in instances if i.url == f"http://{upstream}"]
+        return instance
+
+
+@asynccontextmanager
+async def balancer(
+    nginx_path: Path, instances: Sequence[ServiceProcess], tmp_path: Path
+) -> AsyncIterator[Balancer]:
+    """nginx (the cluster's rendering of deploy/nginx/tradewire.conf) in front of `instances`."""
+    script = cluster_script()
+    port = free_port()
+    prefix = tmp_path / "nginx"
+    upstreams = [f"127.0.0.1:{i.port}" for i in instances]
+    main = script.write_nginx_config(prefix, upstreams, f"127.0.0.1:{port}")
+    log = tmp_path / "nginx.log"
+    process = LoggedProcess(script.nginx_argv(nginx_path, prefix, main), name="nginx", log_path=log)
+    process.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(trust_env=False, timeout=5) as http:
+
+            async def answers() -> bool:
+                process.check_alive()
+                try:
+                    return (await http.get(f"{url}/healthz")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await wait_until(answers, timeout=10, what=f"nginx on {url}")
+        yield Balancer(url, log)
+    finally:
+        process.stop(signal.SIGTERM)

@@ -3,6 +3,12 @@ instance is SIGKILLed, redis-server is restarted and PostgreSQL is restarted (an
 shutdown, as a crash). Afterwards nothing accepted is lost or executed twice, every portfolio
 is the sum of its trades, and every user's event history has each fill exactly once.
 
+Each trader also watches live, as a bot does: a `tradewire.client` socket through nginx (the
+shipped configuration) on the instance that is killed. It is never restarted by the test: it
+reconnects by itself through nginx to another instance, and over the socket (live pushes,
+pushes filled from the outbox after the Redis restart) and its reconnect's `missed` it gets
+every fill of its trader exactly once.
+
 Each trader acts as a careful client does: an order goes out with an Idempotency-Key and, when
 the answer does not come (a dead instance, a 503 while a dependency restarts), the same order
 is sent again with the same key to the next instance until one answers 201.
@@ -19,14 +25,16 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.cluster.conftest import Cluster
+from tests.cluster.conftest import Balancer, Cluster, balancer
 from tests.harness.postgres import PostgresServer
 from tests.harness.waiting import wait_until
+from tradewire.client import TRADE_EXECUTED, Snapshots, TradewireClient
 
 START_CASH = Decimal("100000.00")
 
@@ -58,6 +66,29 @@ class Trader:
     """Idempotency-Key -> the 201 answer."""
     retried: int = 0
     """Sends that got no 201 and were sent again."""
+    pushed: list[int] = field(default_factory=list)
+    """The trade ids of the `trade:executed` its live client handed on."""
+    missed: list[int] = field(default_factory=list)
+    """The trade ids of the fills in its client's reconnects' `missed`."""
+    reconnects: list[bool] = field(default_factory=list)
+    """Each reconnect of its client: recovered or not."""
+
+    async def watch(self, url: str) -> TradewireClient:
+        """A live client, as a bot runs it: it reconnects by itself."""
+        client = TradewireClient(url, reconnect_delay=0.2, reconnect_delay_max=2.0)
+        client.on(TRADE_EXECUTED, lambda trade: self.pushed.append(trade.trade_id))
+        client.on_connect(self._connected)
+        await client.connect(self.session_id)
+        await client.subscribe_portfolio()
+        await client.subscribe_trades()
+        return client
+
+    def _connected(self, snapshots: Snapshots) -> None:
+        if snapshots.reconnect:
+            self.reconnects.append(snapshots.recovered)
+        for event in snapshots.missed:
+            if event.event == "trade:executed":
+                self.missed.append(event.data.trade_id)  # type: ignore[union-attr]
 
 
 async def trade_until(cluster: Cluster, trader: Trader, stop: asyncio.Event) -> None:
@@ -98,15 +129,23 @@ async def get(url: str, session_id: str, path: str, **params: Any) -> Any:
 
 
 async def test_no_accepted_order_is_lost_or_doubled_through_a_kill_and_two_restarts(
-    cluster: Cluster, postgres_server: PostgresServer
+    cluster: Cluster, postgres_server: PostgresServer, nginx: Path, tmp_path: Path
 ) -> None:
-    a, b, _ = cluster.instances
+    async with balancer(nginx, cluster.instances, tmp_path) as front:
+        await chaos(cluster, postgres_server, front)
+
+
+async def chaos(cluster: Cluster, postgres_server: PostgresServer, front: Balancer) -> None:
     traders = [Trader(await cluster.register(f"chaos{uuid.uuid4().hex[:8]}")) for _ in range(4)]
+    watching = [await t.watch(front.url) for t in traders]
+    # nginx sends a WebSocket by the client's address: every watcher is on this instance
+    a = await front.instance_of("127.0.0.1", cluster.instances)
+    b = next(i for i in cluster.instances if i is not a)
     stop = asyncio.Event()
     running = [asyncio.create_task(trade_until(cluster, t, stop)) for t in traders]
 
     await asyncio.sleep(2)
-    a.kill()  # SIGKILL under load
+    a.kill()  # SIGKILL under load, with the watchers' sockets on it
     await asyncio.sleep(2)
     cluster.redis.stop()
     await asyncio.sleep(1)
@@ -163,3 +202,26 @@ async def test_no_accepted_order_is_lost_or_doubled_through_a_kill_and_two_resta
         fills = [e["data"]["tradeId"] for e in events if e["event"] == "trade:executed"]
         assert sorted(fills) == sorted(t["tradeId"] for t in trades)
     print(f"chaos: rejected meanwhile: {sorted(set(rejected))} x {len(rejected)}")
+
+    # the live clients came back by themselves and saw every fill exactly once
+    for trader, client in zip(traders, watching, strict=True):
+        trade_ids = sorted(
+            t["tradeId"] for t in await get(b.url, trader.session_id, "/api/trades", limit=500)
+        )
+        await wait_until(
+            lambda t=trader, c=client, ids=trade_ids: (
+                c.connected and sorted({*t.pushed, *t.missed}) == ids
+            ),
+            timeout=30,
+            what=f"the live client to hold its {len(trade_ids)} fills",
+        )
+        assert sorted(trader.pushed + trader.missed) == trade_ids  # none twice
+        assert trader.reconnects, "the client's instance was killed: it must have reconnected"
+        await client.close()
+    print(
+        "chaos: live clients: "
+        + "; ".join(
+            f"{len(t.pushed)} pushed + {len(t.missed)} missed, reconnects {t.reconnects}"
+            for t in traders
+        )
+    )

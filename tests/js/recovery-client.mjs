@@ -1,10 +1,13 @@
 // A socket.io-client session that loses its network and comes back, for
 // tests/realtime/test_recovery.py. Driven by one JSON argument:
 //   { "url": "http://127.0.0.1:PORT", "sessionId": "...",
-//     "transports": ["websocket"], "watch": ["AAPL"], "batch": false }
-// and by lines on stdin:
+//     "transports": ["websocket"], "watch": ["AAPL"], "batch": false, "cookie": "tw_lb=k1" }
+// ("cookie": a Cookie header on every request, as a browser behind nginx would send its
+// affinity cookie) and by lines on stdin:
 //   drop        close the transport from the client's side (as a dead network would: the
 //               server sees the connection close, not a disconnect)
+//   cookie C    send the Cookie header C from the next connect on (another network: nginx
+//               may send the client to another instance)
 //   reconnect   connect again (socket.io sends back its pid and last offset)
 //   exit        close and end
 // Subscribes (portfolio, trades, watchlist) on a connect that did not recover, as an app
@@ -24,6 +27,7 @@ const socket = io(options.url, {
   auth: { sessionId: options.sessionId },
   transports: options.transports ?? ["websocket"],
   reconnection: false, // the test decides when the network comes back
+  extraHeaders: options.cookie ? { Cookie: options.cookie } : {},
 });
 
 socket.on("connect", async () => {
@@ -61,6 +65,7 @@ socket.onAny((event, data, ...rest) => {
 createInterface({ input: process.stdin }).on("line", (line) => {
   const command = line.trim();
   if (command === "drop") socket.io.engine.close();
+  else if (command.startsWith("cookie ")) socket.io.opts.extraHeaders = { Cookie: command.slice(7) };
   else if (command === "reconnect") socket.connect();
   else if (command === "exit") {
     socket.close();

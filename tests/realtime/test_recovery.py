@@ -8,17 +8,27 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+import redis.exceptions
 
 from tests.harness.waiting import wait_until
 from tests.realtime.conftest import Connect
 from tests.realtime.test_js_client import JS_DIR, node  # noqa: F401 (the fixture)
 from tests.support import LiveServer
-from tradewire.realtime.recovery import LoggedEvent, MemoryRecoveryStore, SavedSession
-from tradewire.realtime.server import RealtimeServer
+from tradewire.cluster.bus import Bus, MemoryBus
+from tradewire.realtime.recovery import (
+    LoggedEvent,
+    MemoryRecoveryStore,
+    RecoveryStore,
+    RedisRecoveryStore,
+    SavedSession,
+    SentEvents,
+    recovery_store_from_url,
+)
+from tradewire.realtime.server import GAP_GRACE, RealtimeServer
 from tradewire.schemas import UserEventsPage
 
 USER_EVENTS = ("trade:executed", "trade:failed", "portfolio:update")
@@ -198,6 +208,38 @@ async def test_after_the_window_a_js_socket_starts_afresh_and_the_rest_api_has_t
     assert page.has_more is False and page.epoch == seen["data"]["epoch"]
 
 
+class UnreachableStore(MemoryRecoveryStore):
+    """A recovery store whose backend is down (as a Redis restarting is)."""
+
+    async def take(self, pid: str) -> SavedSession | None:
+        raise redis.exceptions.ConnectionError("Connection refused")
+
+
+async def test_with_the_store_unreachable_a_js_socket_connects_afresh_with_snapshots(
+    server: LiveServer, run_recovering: Any
+) -> None:
+    session_id = await server.login()
+    client = await run_recovering(url=server.url, sessionId=session_id, watch=["AAPL"])
+    await client.until("ready")
+    await drop(server, client)
+    realtime = realtime_of(server)
+    realtime.recovery = UnreachableStore(60, 10)
+    await client.send("reconnect")
+
+    back = await client.until("connect", count=2)
+    assert back["recovered"] is False
+    await client.until("ready", count=2)  # subscribed again: snapshots, then live quotes
+    acks = [ln for ln in client.after(back) if ln["type"] == "ack"]
+    assert [a["event"] for a in acks] == [
+        "subscribe:portfolio",
+        "subscribe:trades",
+        "subscribe:watchlist",
+    ]
+    assert all(a["data"]["ok"] for a in acks)
+    quotes = [ln for ln in client.lines if ln.get("event") == "quote:update"]
+    await client.until("event", event="quote:update", count=len(quotes) + 2)  # live
+
+
 async def test_the_events_api_serves_only_the_users_own_events_in_pages(
     server: LiveServer,
 ) -> None:
@@ -271,22 +313,104 @@ class Clock:
         return self.now
 
 
-async def test_the_store_returns_missed_events_in_order_once_each() -> None:
-    store = MemoryRecoveryStore(window=60, log_size=10, clock=Clock())
+StoreFactory = Callable[..., Awaitable[RecoveryStore]]
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def make_store(request: pytest.FixtureRequest) -> AsyncIterator[StoreFactory]:
+    """Each test that takes this runs on both backends: the same contract."""
+    made: list[RecoveryStore] = []
+
+    async def make(window: float = 60, log_size: int = 10) -> RecoveryStore:
+        if request.param == "memory":
+            store: RecoveryStore = MemoryRecoveryStore(window, log_size, clock=Clock())
+        else:
+            store = recovery_store_from_url(request.getfixturevalue("redis_url"), window, log_size)
+            assert isinstance(store, RedisRecoveryStore)
+        made.append(store)
+        return store
+
+    yield make
+    for store in made:
+        await store.close()
+
+
+async def test_the_store_returns_missed_events_in_order_once_each(make_store: StoreFactory) -> None:
+    store = await make_store()
     for seq in (1, 2, 4, 3, 3):  # one late, one twice
         await store.append(1, event(seq))
     assert [e.seq for e in await store.missed(1, "e1", 1) or []] == [2, 3, 4]
     assert await store.missed(1, "e1", 4) == []
     assert await store.missed(2, None, 0) == []  # another user: nothing of user 1's
     assert await store.missed(1, "other-epoch", 1) is None
+    [first] = [e for e in await store.missed(1, "e1", 0) or [] if e.seq == 1]
+    assert (first.epoch, first.event, first.data) == ("e1", "trade:executed", {"seq": 1})
 
 
-async def test_the_store_keeps_log_size_events_and_refuses_a_gap() -> None:
-    store = MemoryRecoveryStore(window=60, log_size=3, clock=Clock())
+async def test_the_store_keeps_log_size_events_and_refuses_a_gap(make_store: StoreFactory) -> None:
+    store = await make_store(log_size=3)
     for seq in range(1, 6):
         await store.append(1, event(seq))
     assert [e.seq for e in await store.missed(1, "e1", 2) or []] == [3, 4, 5]
     assert await store.missed(1, "e1", 1) is None  # 2 is gone: it cannot be answered whole
+
+
+async def test_a_saved_session_is_taken_once_whole(make_store: StoreFactory) -> None:
+    store = await make_store()
+    saved = session("p1", seq=4)
+    await store.save(saved)
+    taken = await store.take("p1")
+    assert taken is not None
+    assert (taken.sid, taken.user_id, taken.session_key, taken.symbols, taken.batch) == (
+        "sid1",
+        1,
+        "key",
+        ["AAPL"],
+        False,
+    )
+    assert (taken.epoch, taken.seq) == ("e1", 4)
+    assert await store.take("p1") is None  # once only
+    assert await store.take("never-saved") is None
+
+
+async def test_the_redis_store_is_shared_and_forgets_past_the_window(redis_url: str) -> None:
+    """Two instances' stores on one Redis: what one saved and logged, the other answers. A
+    window later the session, the log and so the recovery are gone."""
+    window = 0.3
+    one = RedisRecoveryStore.from_url(redis_url, window=window, log_size=10)
+    other = RedisRecoveryStore.from_url(redis_url, window=window, log_size=10)
+    try:
+        await one.append(1, event(1))
+        await other.append(1, event(2))
+        await one.save(session("p1", seq=0))
+        assert [e.seq for e in await other.missed(1, "e1", 0) or []] == [1, 2]
+        assert await other.take("p1") is not None and await one.take("p1") is None
+        await one.save(session("p2", seq=0))
+        await asyncio.sleep(window + 0.2)
+        assert await other.take("p2") is None
+        assert await other.missed(1, "e1", 0) is None  # the log went, the head stays
+        assert await other.missed(1, "e1", 2) == []  # nothing after 2 was ever logged
+    finally:
+        await one.close()
+        await other.close()
+
+
+async def test_an_unreachable_redis_store_raises_for_the_caller_to_handle() -> None:
+    store = RedisRecoveryStore.from_url("redis://127.0.0.1:1", window=60, log_size=10)
+    try:
+        with pytest.raises(redis.exceptions.ConnectionError):
+            await store.take("p1")
+    finally:
+        await store.close()
+
+
+def test_the_store_is_picked_by_url() -> None:
+    assert isinstance(recovery_store_from_url("", 60, 10), MemoryRecoveryStore)
+    assert isinstance(
+        recovery_store_from_url("redis://localhost:6379/0", 60, 10), RedisRecoveryStore
+    )
+    with pytest.raises(ValueError, match="unsupported recovery store URL"):
+        recovery_store_from_url("memcached://x", 60, 10)
 
 
 async def test_the_store_forgets_sessions_and_events_past_the_window() -> None:
@@ -305,9 +429,84 @@ async def test_the_store_forgets_sessions_and_events_past_the_window() -> None:
     assert await store.missed(1, "e1", 0) is None  # event 1 went with the window
 
 
-async def test_a_new_epoch_starts_the_log_over() -> None:
-    store = MemoryRecoveryStore(window=60, log_size=100, clock=Clock())
+async def test_a_new_epoch_starts_the_log_over(make_store: StoreFactory) -> None:
+    store = await make_store(log_size=100)
     await store.append(1, event(7, "old"))
     await store.append(1, event(1, "new"))
     assert [e.seq for e in await store.missed(1, "new", 0) or []] == [1]
     assert await store.missed(1, "old", 6) is None
+
+
+# ---------------------------------------------------------------- pushes lost on the bus
+
+
+class LossyBus(MemoryBus):
+    """The instance bus losing messages silently, as Redis pub/sub does for a subscriber that
+    is reconnecting: `lose` user pushes are dropped; `resubscribe()` counts a resubscription."""
+
+    def __init__(self, inner: Bus) -> None:
+        super().__init__()
+        self.inner = inner
+        self.lose = 0
+        self.count = inner.subscriptions
+
+    async def publish(self, channel: str, message: dict[str, Any]) -> None:
+        if channel == "user-events" and self.lose > 0:
+            self.lose -= 1
+            return
+        await self.inner.publish(channel, message)
+
+    @property
+    def subscriptions(self) -> int:
+        return self.count
+
+
+def user_event_seqs(client: Any) -> list[int]:
+    return sorted(data["seq"] for s in client.seen if s.name in USER_EVENTS for data in [s.data])
+
+
+async def test_a_push_lost_on_the_bus_is_sent_from_the_outbox_once_a_later_one_shows_the_gap(
+    server: LiveServer, connect: Connect
+) -> None:
+    realtime = realtime_of(server)
+    bus = realtime.bus = LossyBus(realtime.bus)
+    session_id = await server.login()
+    client = await connect(server, session_id)
+    bus.lose = 2  # the first fill's trade:executed and portfolio:update
+    await fill(server, session_id, 2)
+    await client.wait_for("trade:executed", count=2, timeout=GAP_GRACE + WAIT)
+    await client.wait_for("portfolio:update", count=2)
+    assert user_event_seqs(client) == [1, 2, 3, 4]  # each once: 3 and 4 live, 1 and 2 filled
+    assert sorted(int(o) for n in USER_EVENTS for o in client.offsets(n)) == [1, 2, 3, 4]
+    first = [s.name for s in client.seen if s.name in USER_EVENTS]
+    assert first[:2] == ["trade:executed", "portfolio:update"]  # the live ones, seq 3 and 4
+
+
+async def test_after_the_bus_resubscribed_every_socket_gets_what_it_missed(
+    server: LiveServer, connect: Connect
+) -> None:
+    realtime = realtime_of(server)
+    bus = realtime.bus = LossyBus(realtime.bus)
+    session_id = await server.login()
+    tab, phone = await connect(server, session_id), await connect(server, session_id)
+    bus.lose = 2  # the last fill's pushes: no later event shows the gap
+    await fill(server, session_id, 1)
+    bus.count += 1  # the subscriber reconnected: what was published meanwhile is lost
+    for client in (tab, phone):
+        [trade] = await client.wait_for("trade:executed")
+        await client.wait_for("portfolio:update")
+        assert user_event_seqs(client) == [1, 2] and trade["seq"] == 1
+
+
+def test_sent_events_sends_each_once_and_tracks_gaps() -> None:
+    sent = SentEvents("e1", 4)
+    assert sent.note("e1", 5, now=10) and not sent.note("e1", 5, now=10)
+    assert not sent.note("e1", 3, now=10)  # the history before the connect
+    assert sent.note("e1", 7, now=11) and sent.gap_since == 11  # 6 is missing
+    assert sent.note("e1", 8, now=12) and sent.gap_since == 11
+    assert sent.note("e1", 6, now=13) and (sent.floor, sent.gap_since) == (8, None)
+    assert sent.note("e2", 3, now=14) and (sent.epoch, sent.floor) == ("e2", 0)  # a new history
+    unknown = SentEvents(known=False)  # where the socket started is not known: its first event
+    assert unknown.note("e1", 40, now=0) and unknown.floor == 40 and unknown.gap_since is None
+    fresh = SentEvents(None, 0)  # a user with no event yet: the history from its start
+    assert fresh.note("e1", 2, now=5) and fresh.gap_since == 5

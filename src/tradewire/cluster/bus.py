@@ -8,7 +8,10 @@ Contract, for both backends:
   message; handlers run one at a time per bus, in arrival order, and a failing handler is
   logged and skipped;
 - `flowing` is True while a heartbeat published through the bus came back recently, which is
-  what readiness reports (a subscriber that silently stopped receiving turns it False).
+  what readiness reports (a subscriber that silently stopped receiving turns it False);
+- `subscriptions` counts the subscriber's (re)subscriptions: when it grows after the first,
+  messages published in between may have been lost for this instance (the realtime server then
+  fills its sockets' user events from the outbox).
 
 `MemoryBus` is the single-process default; `RedisBus` uses Redis pub/sub and reconnects by
 itself after Redis restarts.
@@ -47,6 +50,8 @@ class Bus(Protocol):
     def unsubscribe(self, channel: str, handler: Handler) -> None: ...
     @property
     def flowing(self) -> bool: ...
+    @property
+    def subscriptions(self) -> int: ...
     async def close(self) -> None: ...
 
 
@@ -86,6 +91,10 @@ class MemoryBus(_Dispatch):
     def flowing(self) -> bool:
         return True
 
+    @property
+    def subscriptions(self) -> int:
+        return 1  # nothing is ever lost in one process
+
     async def close(self) -> None:
         return None
 
@@ -106,6 +115,7 @@ class RedisBus(_Dispatch):
         self._subscribed = asyncio.Event()
         self._heartbeat_seen = asyncio.Event()
         self._closed = False
+        self._subscriptions = 0
 
     async def start(self) -> None:
         """Subscribe, then start the heartbeat; waits (up to 5 s) for the first to come back."""
@@ -124,12 +134,17 @@ class RedisBus(_Dispatch):
     def flowing(self) -> bool:
         return time.monotonic() - self._last_heartbeat < HEARTBEAT_STALE_AFTER
 
+    @property
+    def subscriptions(self) -> int:
+        return self._subscriptions
+
     async def _listen_forever(self) -> None:
         delay = 0.2
         while not self._closed:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.psubscribe(f"{self.prefix}:*")
+                self._subscriptions += 1
                 self._subscribed.set()
                 delay = 0.2
                 async for raw in pubsub.listen():

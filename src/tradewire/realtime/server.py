@@ -60,6 +60,7 @@ from tradewire.realtime.recovery import (
     MemoryRecoveryStore,
     RecoveryStore,
     SavedSession,
+    SentEvents,
 )
 from tradewire.realtime.rooms import Rooms
 from tradewire.realtime.sockets import (
@@ -119,6 +120,11 @@ USER_EVENTS_CHANNEL = "user-events"
 """Bus channel of user pushes: `{"userId", "event", "data"}` (and `"seq"` for the user events
 that have one: it goes out as the event's recovery offset), delivered by every instance to its
 own sockets in `user:{userId}`."""
+GAP_GRACE = 2.0
+"""Seconds a socket's gap in the user's `seq` may stay open (pushes from two instances may
+cross) before the missing events are sent from the outbox."""
+FILL_PAGE = 200
+"""User events read from the outbox per user and sweep, to fill gaps."""
 RECOVERY_PRUNE_INTERVAL = 10.0
 """Seconds between sweeps of the recovery store (sessions and events past the window)."""
 SOCKET_PATH = "/socket.io/"
@@ -163,6 +169,8 @@ class SocketState:
     replay: list[tuple[str, Any, int]] = field(default_factory=list)
     """A recovered socket's missed user events, sent right after its CONNECT reply."""
     replay_quotes: list[Quote] = field(default_factory=list)
+    sent: SentEvents = field(default_factory=lambda: SentEvents(known=False))
+    """The user events sent to this socket: each once, and the gaps to fill from the outbox."""
 
     @property
     def sid(self) -> str:
@@ -184,6 +192,7 @@ class RealtimeServer(Namespace):
         limiter: RateLimiter,
         bus: Bus | None = None,
         rollout: RealtimeRollout | None = None,
+        recovery: RecoveryStore | None = None,
     ) -> None:
         self.settings = settings
         self.bus: Bus = bus if bus is not None else MemoryBus()
@@ -195,9 +204,11 @@ class RealtimeServer(Namespace):
         self.quotes = quotes
         self.guard = EventGuard(limiter)
         self.recovery_enabled = settings.recovery_window > 0
-        self.recovery: RecoveryStore = MemoryRecoveryStore(
+        self.recovery: RecoveryStore = recovery or MemoryRecoveryStore(
             settings.recovery_window, settings.recovery_log_size
         )
+        """Saved sessions and recent user events (realtime/recovery.py): this instance's memory
+        by default, Redis in a cluster, so a socket recovers on any instance."""
         self.socket_server = SocketServer(connect_timeout=CONNECT_TIMEOUT)
         self.socket_server.register("/", self)
         self.engine = Engine(
@@ -244,6 +255,10 @@ class RealtimeServer(Namespace):
         self._ops_task: asyncio.Task[None] | None = None
         self._probes: set[asyncio.Future[None]] = set()
         self._attached = False
+        self._bus_subscriptions = 0
+        self._fill_everyone = False
+        """Set when pushes may have been lost for every socket (the bus resubscribed, or a
+        publish failed): the next sweep checks every socket against the outbox."""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -272,6 +287,7 @@ class RealtimeServer(Namespace):
         self.engine.start()
         self._flusher = asyncio.create_task(self._flush_batches_forever(), name="quote-batches")
         self._ops_task = asyncio.create_task(self._ops_forever(), name="ops")
+        self._bus_subscriptions = self.bus.subscriptions
         self._attached = True
 
     def detach(self) -> None:
@@ -293,8 +309,9 @@ class RealtimeServer(Namespace):
         self._attached = False
 
     async def close(self) -> None:
-        """Stop the transport's timers; after `detach`."""
+        """Stop the transport's timers and close the recovery store; after `detach`."""
         await self.engine.stop()
+        await self.recovery.close()
 
     async def shutdown(self) -> None:
         """Refuse new connections, tell every socket to reconnect elsewhere, disconnect them.
@@ -383,21 +400,33 @@ class RealtimeServer(Namespace):
         user_id = state.user_id
         pid = auth.get("pid") if isinstance(auth, dict) else None
         offset = auth.get("offset") if isinstance(auth, dict) else None
-        saved = await self.recovery.take(pid) if isinstance(pid, str) else None
-        if saved is not None and (
-            saved.user_id != user_id or saved.session_key != state.session.session_key
-        ):
+        saved, after, missed = None, 0, None
+        try:
+            saved = await self.recovery.take(pid) if isinstance(pid, str) else None
+            if saved is not None and (
+                saved.user_id != user_id or saved.session_key != state.session.session_key
+            ):
+                saved = None
+            if saved is not None:
+                after = saved.seq
+                if isinstance(offset, str) and offset.isdigit() and len(offset) <= 18:
+                    after = max(after, int(offset))
+                missed = await self.recovery.missed(user_id, saved.epoch, after)
+        except Exception as exc:  # the store is unreachable: connect afresh, with snapshots
+            log.warning(
+                "socket state not recovered: store unavailable",
+                extra={"user_id": user_id, "error": repr(exc)},
+            )
+            metrics.SOCKETS_RECOVERED.labels(outcome="store_unavailable").inc()
             saved = None
+            pid = None  # counted already
         if saved is not None:
-            after = saved.seq
-            if isinstance(offset, str) and offset.isdigit() and len(offset) <= 18:
-                after = max(after, int(offset))
-            missed = await self.recovery.missed(user_id, saved.epoch, after)
             if missed is not None:
                 symbols = [s for s in saved.symbols if self.feed.is_known(s)]
                 found = await self.quotes.latest_many(symbols)
                 socket.sid, socket.pid = saved.sid, saved.pid
                 state.symbols, state.batch = set(symbols), saved.batch
+                state.sent = SentEvents(saved.epoch, after)
                 state.epoch = missed[-1].epoch if missed else saved.epoch
                 state.connect_seq = missed[-1].seq if missed else after
                 state.replay = [(e.event, e.data, e.seq) for e in missed]
@@ -411,6 +440,7 @@ class RealtimeServer(Namespace):
         head = await self.executor.event_head(user_id)
         if head is not None:
             state.epoch, state.connect_seq = head
+        state.sent = SentEvents(state.epoch, state.connect_seq)
         socket.pid = secrets.token_urlsafe(15)
         return False
 
@@ -421,12 +451,11 @@ class RealtimeServer(Namespace):
         state: SocketState | None = socket.data
         if state is None or state.pending is None:
             return
-        last = 0
+        now = time.monotonic()
         for event, data, seq in [*state.replay, *state.pending]:
-            if seq > last:
+            if state.sent.note(_epoch_of(data), seq, now):
                 socket.emit(event, data, str(seq))
                 metrics.MESSAGES_EMITTED.labels(event=event).inc()
-                last = seq
         if state.replay_quotes:
             if state.batch:
                 batch = QuoteBatch(quotes=state.replay_quotes).wire()
@@ -676,6 +705,7 @@ class RealtimeServer(Namespace):
             await asyncio.sleep(STATS_INTERVAL)
             try:
                 self.guard.prune()
+                await self._fill_gaps()
                 if time.monotonic() - last_prune >= RECOVERY_PRUNE_INTERVAL:
                     last_prune = time.monotonic()
                     await self.recovery.prune()
@@ -693,6 +723,48 @@ class RealtimeServer(Namespace):
                         probe.add_done_callback(self._probes.discard)
             except Exception:
                 log.exception("ops step failed")
+
+    async def _fill_gaps(self) -> int:
+        """Send sockets the user events they have not had, from the outbox (the database): to
+        those with a gap in `seq` open for `GAP_GRACE`, and, after the bus resubscribed or a
+        publish failed, to every socket. Returns how many were sent."""
+        if self.bus.subscriptions != self._bus_subscriptions:  # pushes may have been lost
+            self._fill_everyone = True
+            self._bus_subscriptions = self.bus.subscriptions
+        everyone, self._fill_everyone = self._fill_everyone, False
+        now = time.monotonic()
+        users: dict[int, list[SocketState]] = {}
+        for state in self.sockets.values():
+            sent = state.sent
+            if state.pending is not None or not sent.known:
+                continue
+            if everyone or (sent.gap_since is not None and now - sent.gap_since >= GAP_GRACE):
+                users.setdefault(state.user_id, []).append(state)
+        filled = 0
+        for user_id, states in users.items():
+            try:
+                page = await self.executor.events_after(
+                    user_id, min(s.sent.floor for s in states), FILL_PAGE
+                )
+            except Exception as exc:  # the database is away: next sweep
+                log.warning("user events not filled", extra={"error": repr(exc)})
+                self._fill_everyone = self._fill_everyone or everyone
+                return filled
+            for e in page.events:
+                data = e.data.wire()
+                for state in states:
+                    if (
+                        self.sockets.get(state.sid) is state
+                        and state.sent.epoch in (None, e.epoch)
+                        and state.sent.note(e.epoch, e.seq, now)
+                    ):
+                        state.epoch = e.epoch
+                        state.socket.emit(e.event, data, str(e.seq))
+                        metrics.USER_EVENTS_FILLED.inc()
+                        filled += 1
+        if filled:
+            log.info("user events filled from the outbox", extra={"events": filled})
+        return filled
 
     async def _probe(self, socket: Socket) -> None:
         """One latency probe: `latency:ping` with an ack, timed."""
@@ -747,6 +819,7 @@ class RealtimeServer(Namespace):
         try:
             await self.bus.publish(USER_EVENTS_CHANNEL, message)
         except Exception as exc:
+            self._fill_everyone = True  # the outbox has it: the next sweep sends it
             metrics.EMIT_FAILURES.labels(event=event).inc()
             log.error(
                 "emit failed",
@@ -766,13 +839,15 @@ class RealtimeServer(Namespace):
         data, seq = message.get("data"), message.get("seq")
         if isinstance(seq, int):
             live = []
+            epoch, now = _epoch_of(data), time.monotonic()
             for socket in sockets:
                 state: SocketState = socket.data
                 if state.pending is not None:  # a recovering socket: after its replay
                     state.pending.append((event, data, seq))
                     continue
-                if isinstance(data, dict) and isinstance(data.get("epoch"), str):
-                    state.epoch = data["epoch"]
+                if not state.sent.note(epoch, seq, now):
+                    continue  # sent already (from the outbox, after a gap)
+                state.epoch = epoch
                 live.append(socket)
             sent = self.socket_server.broadcast(live, "/", event, data, str(seq))
         else:
@@ -849,3 +924,9 @@ def _cookie_token(header: str) -> str | None:
     except CookieError:
         return None
     return morsel.value if morsel else None
+
+
+def _epoch_of(data: Any) -> str:
+    """A user event payload's `epoch` ("" when it has none: not one of ours)."""
+    epoch = data.get("epoch") if isinstance(data, dict) else None
+    return epoch if isinstance(epoch, str) else ""
