@@ -9,6 +9,12 @@
 //   42[name, data]  an event;  42<id>[name, data]  one that asks for an ack;  43<id>[args]  the ack
 // and offers the same surface as socket.io-client's Socket where the worker uses it: on/once,
 // timeout(ms).emit(name, data, cb), close(), connected. No reconnection, no polling, no binary.
+//
+// For the reconnection storm (storm.js), which reconnects by itself: `id` and `pid` from the
+// CONNECT reply, `lastOffset` (the last string argument of an event, as socket.io-client keeps
+// it for connection-state recovery), `terminate()` (the transport drops, no Socket.IO
+// disconnect: what a dead network does), and a handshake refused with an HTTP status reports
+// it on the `connect_error` error as `status`, with `retryAfterS` from its Retry-After header.
 
 import WebSocket from 'ws';
 
@@ -31,6 +37,9 @@ export class LeanSocket {
     this.nextAck = 0;
     this.settled = false; // connect or connect_error happened
     this.closedByUs = false;
+    this.id = undefined; // the socket id from the CONNECT reply
+    this.pid = undefined; // the private session id, when the server offers recovery
+    this.lastOffset = undefined;
     const base = new URL(url);
     const scheme = base.protocol === 'https:' ? 'wss:' : 'ws:';
     this.ws = new WebSocket(`${scheme}//${base.host}/socket.io/?EIO=4&transport=websocket`, {
@@ -40,6 +49,13 @@ export class LeanSocket {
     this.connectTimer = setTimeout(() => this.fail('timeout'), timeout);
     this.ws.on('message', (data) => this.onFrame(data.toString()));
     this.ws.on('open', () => {});
+    this.ws.on('unexpected-response', (req, res) => {
+      const retryAfter = Number(res.headers['retry-after']);
+      this.fail(`Unexpected server response: ${res.statusCode}`, {
+        status: res.statusCode,
+        retryAfterS: Number.isFinite(retryAfter) ? retryAfter : undefined,
+      });
+    });
     this.ws.on('error', (err) => this.fail(String(err?.message ?? err)));
     this.ws.on('close', () => {
       if (!this.settled) return this.fail('websocket closed before connect');
@@ -102,16 +118,22 @@ export class LeanSocket {
     this.ws.close();
   }
 
+  /** Drop the transport without a Socket.IO disconnect, as a dead network would. */
+  terminate() {
+    clearTimeout(this.connectTimer);
+    this.ws.terminate();
+  }
+
   send(text) {
     if (this.ws.readyState === WebSocket.OPEN) this.ws.send(text);
   }
 
-  fail(reason) {
+  fail(reason, details = {}) {
     if (this.settled) return;
     this.settled = true;
     clearTimeout(this.connectTimer);
     this.ws.terminate();
-    this.dispatch('connect_error', new Error(reason));
+    this.dispatch('connect_error', Object.assign(new Error(reason), details));
   }
 
   onFrame(text) {
@@ -138,6 +160,8 @@ export class LeanSocket {
           // The server asked for an ack: the generator has no handler that answers one.
           this.send(`43${text.slice(2, start)}[]`);
         }
+        const last = args[args.length - 1];
+        if (this.pid !== undefined && typeof last === 'string') this.lastOffset = last;
         return this.dispatch(name, ...args);
       }
       case SIO_ACK: {
@@ -155,6 +179,13 @@ export class LeanSocket {
         this.settled = true;
         this.connected = true;
         clearTimeout(this.connectTimer);
+        try {
+          const reply = JSON.parse(text.slice(2));
+          this.id = reply?.sid;
+          this.pid = typeof reply?.pid === 'string' ? reply.pid : undefined;
+        } catch {
+          // a reply without a payload: no id to keep
+        }
         return this.dispatch('connect');
       case SIO_CONNECT_ERROR: {
         let reason = 'connect error';
