@@ -68,6 +68,8 @@ async def test_a_socket_dropped_on_one_instance_recovers_on_another_through_ngin
     await order(far.url, session_id, symbol="AAPL", side="buy", quantity=1)
     seen = await client.until("event", event="portfolio:update")
     last_seq = int(seen["offset"])
+    # a fill's events, from another instance through Redis, come in their order
+    assert [int(e["offset"]) for e in user_events(client.lines)] == [1, 2]
 
     await client.send("drop")
     await client.until("disconnect")

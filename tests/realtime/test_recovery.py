@@ -448,12 +448,16 @@ class LossyBus(MemoryBus):
         super().__init__()
         self.inner = inner
         self.lose = 0
+        self.fail = 0
         self.count = inner.subscriptions
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
         if channel == "user-events" and self.lose > 0:
             self.lose -= 1
             return
+        if channel == "user-events" and self.fail > 0:
+            self.fail -= 1
+            raise redis.exceptions.ConnectionError("Connection refused")
         await self.inner.publish(channel, message)
 
     @property
@@ -496,6 +500,42 @@ async def test_after_the_bus_resubscribed_every_socket_gets_what_it_missed(
         [trade] = await client.wait_for("trade:executed")
         await client.wait_for("portfolio:update")
         assert user_event_seqs(client) == [1, 2] and trade["seq"] == 1
+
+
+class SlowToLog(MemoryRecoveryStore):
+    """A recovery store a network away: each append takes a while, `trade:executed`'s longest
+    (a reply that comes back later than the next one's)."""
+
+    async def append(self, user_id: int, event: LoggedEvent) -> None:
+        await asyncio.sleep(0.05 if event.event == "trade:executed" else 0.001)
+        await super().append(user_id, event)
+
+
+async def test_a_users_events_go_out_in_their_order_when_logging_them_takes_time(
+    server: LiveServer, connect: Connect
+) -> None:
+    realtime = realtime_of(server)
+    realtime.recovery = SlowToLog(60, 100)
+    session_id = await server.login()
+    client = await connect(server, session_id)
+    await fill(server, session_id, 3)
+    await client.wait_for("portfolio:update", count=3)
+    seqs = [s.data["seq"] for s in client.seen if s.name in USER_EVENTS]
+    assert seqs == [1, 2, 3, 4, 5, 6]  # trade:executed, portfolio:update, in turn
+
+
+async def test_a_user_event_whose_publish_failed_reaches_the_sockets_from_the_outbox(
+    server: LiveServer, connect: Connect
+) -> None:
+    realtime = realtime_of(server)
+    bus = realtime.bus = LossyBus(realtime.bus)
+    session_id = await server.login()
+    client = await connect(server, session_id)
+    bus.fail = 2  # the fill's pushes: publishing them raised (Redis down)
+    await fill(server, session_id, 1)
+    [trade] = await client.wait_for("trade:executed")
+    await client.wait_for("portfolio:update")
+    assert user_event_seqs(client) == [1, 2] and trade["seq"] == 1
 
 
 def test_sent_events_sends_each_once_and_tracks_gaps() -> None:

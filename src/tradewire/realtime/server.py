@@ -125,6 +125,9 @@ GAP_GRACE = 2.0
 cross) before the missing events are sent from the outbox."""
 FILL_PAGE = 200
 """User events read from the outbox per user and sweep, to fill gaps."""
+FILL_USERS_PER_SWEEP = 200
+"""Users checked against the outbox per sweep after pushes may have been lost for all of them
+(the bus resubscribed): a large instance spreads those reads over several seconds."""
 RECOVERY_PRUNE_INTERVAL = 10.0
 """Seconds between sweeps of the recovery store (sessions and events past the window)."""
 SOCKET_PATH = "/socket.io/"
@@ -256,9 +259,11 @@ class RealtimeServer(Namespace):
         self._probes: set[asyncio.Future[None]] = set()
         self._attached = False
         self._bus_subscriptions = 0
-        self._fill_everyone = False
-        """Set when pushes may have been lost for every socket (the bus resubscribed, or a
-        publish failed): the next sweep checks every socket against the outbox."""
+        self._user_emits: dict[int, _Turn] = {}
+        """Users with a user event on its way: the next one waits its turn."""
+        self._to_check: set[int] = set()
+        """Users whose pushes may have been lost with no gap to show it (the bus resubscribed,
+        or a publish for them failed): the sweeps check their sockets against the outbox."""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -726,19 +731,23 @@ class RealtimeServer(Namespace):
 
     async def _fill_gaps(self) -> int:
         """Send sockets the user events they have not had, from the outbox (the database): to
-        those with a gap in `seq` open for `GAP_GRACE`, and, after the bus resubscribed or a
-        publish failed, to every socket. Returns how many were sent."""
+        those with a gap in `seq` open for `GAP_GRACE`, and to the sockets of users whose pushes
+        may have been lost (`_to_check`: every user after the bus resubscribed, a user whose
+        publish failed), `FILL_USERS_PER_SWEEP` of those a sweep. Returns how many were sent."""
         if self.bus.subscriptions != self._bus_subscriptions:  # pushes may have been lost
-            self._fill_everyone = True
             self._bus_subscriptions = self.bus.subscriptions
-        everyone, self._fill_everyone = self._fill_everyone, False
+            self._to_check.update(state.user_id for state in self.sockets.values())
+        checking: set[int] = set()
+        while self._to_check and len(checking) < FILL_USERS_PER_SWEEP:
+            checking.add(self._to_check.pop())
         now = time.monotonic()
         users: dict[int, list[SocketState]] = {}
         for state in self.sockets.values():
             sent = state.sent
             if state.pending is not None or not sent.known:
                 continue
-            if everyone or (sent.gap_since is not None and now - sent.gap_since >= GAP_GRACE):
+            gapped = sent.gap_since is not None and now - sent.gap_since >= GAP_GRACE
+            if gapped or state.user_id in checking:
                 users.setdefault(state.user_id, []).append(state)
         filled = 0
         for user_id, states in users.items():
@@ -748,8 +757,9 @@ class RealtimeServer(Namespace):
                 )
             except Exception as exc:  # the database is away: next sweep
                 log.warning("user events not filled", extra={"error": repr(exc)})
-                self._fill_everyone = self._fill_everyone or everyone
+                self._to_check.update(checking & users.keys())
                 return filled
+            checking.discard(user_id)
             for e in page.events:
                 data = e.data.wire()
                 for state in states:
@@ -795,18 +805,34 @@ class RealtimeServer(Namespace):
 
     async def emit_user_event(self, user_id: int, event: str, payload: UserEventFields) -> bool:
         """A user event (its `seq` and `epoch` given by the outbox): logged for sockets that
-        will recover, then pushed like `emit_to_user`, with `seq` as its recovery offset."""
+        will recover, then pushed like `emit_to_user`, with `seq` as its recovery offset.
+
+        One user's events go out one after the other, in the order they were emitted (a fill's
+        `trade:executed`, then its `portfolio:update`): each is logged and published before the
+        next starts, so a log in Redis, a network round trip, cannot swap them on the way."""
         data = payload.wire()
-        if self.recovery_enabled:
-            try:
-                logged = LoggedEvent(payload.seq, payload.epoch, event, data)
-                await self.recovery.append(user_id, logged)
-            except Exception as exc:  # the push still goes; a recovering socket misses it
-                log.warning(
-                    "user event not logged for recovery",
-                    extra={"user_id": user_id, "event": event, "error": repr(exc)},
-                )
-        return await self.emit_to_user(user_id, event, data, seq=payload.seq)
+        turn = self._user_emits.get(user_id)
+        if turn is None:
+            turn = self._user_emits[user_id] = _Turn()
+        turn.users += 1
+        try:
+            async with turn.lock:
+                if self.recovery_enabled:
+                    try:
+                        logged = LoggedEvent(payload.seq, payload.epoch, event, data)
+                        await self.recovery.append(user_id, logged)
+                    except (
+                        Exception
+                    ) as exc:  # the push still goes; a log with a gap recovers no one
+                        log.warning(
+                            "user event not logged for recovery",
+                            extra={"user_id": user_id, "event": event, "error": repr(exc)},
+                        )
+                return await self.emit_to_user(user_id, event, data, seq=payload.seq)
+        finally:
+            turn.users -= 1
+            if turn.users == 0:
+                del self._user_emits[user_id]
 
     async def emit_to_user(
         self, user_id: int, event: str, data: Any, *, seq: int | None = None
@@ -819,7 +845,7 @@ class RealtimeServer(Namespace):
         try:
             await self.bus.publish(USER_EVENTS_CHANNEL, message)
         except Exception as exc:
-            self._fill_everyone = True  # the outbox has it: the next sweep sends it
+            self._to_check.add(user_id)  # the outbox has it: a sweep sends it
             metrics.EMIT_FAILURES.labels(event=event).inc()
             log.error(
                 "emit failed",
@@ -910,6 +936,14 @@ class RealtimeServer(Namespace):
             self._batches_emitted.inc(frames)
             self.ops.messages.total += frames
         return frames
+
+
+@dataclass(slots=True)
+class _Turn:
+    """One user's user events in flight: they go out one at a time, in order (FIFO lock)."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
 
 
 def _decrement(counter: Counter[Any], key: Any) -> None:
