@@ -138,6 +138,20 @@ async def test_no_accepted_order_is_lost_or_doubled_through_a_kill_and_two_resta
 async def chaos(cluster: Cluster, postgres_server: PostgresServer, front: Balancer) -> None:
     traders = [Trader(await cluster.register(f"chaos{uuid.uuid4().hex[:8]}")) for _ in range(4)]
     watching = [await t.watch(front.url) for t in traders]
+    try:
+        await trade_through_faults(cluster, postgres_server, front, traders, watching)
+    finally:
+        for client in watching:
+            await client.close()
+
+
+async def trade_through_faults(
+    cluster: Cluster,
+    postgres_server: PostgresServer,
+    front: Balancer,
+    traders: list[Trader],
+    watching: list[TradewireClient],
+) -> None:
     # nginx sends a WebSocket by the client's address: every watcher is on this instance
     a = await front.instance_of("127.0.0.1", cluster.instances)
     b = next(i for i in cluster.instances if i is not a)
@@ -217,7 +231,6 @@ async def chaos(cluster: Cluster, postgres_server: PostgresServer, front: Balanc
         )
         assert sorted(trader.pushed + trader.missed) == trade_ids  # none twice
         assert trader.reconnects, "the client's instance was killed: it must have reconnected"
-        await client.close()
     print(
         "chaos: live clients: "
         + "; ".join(

@@ -821,9 +821,8 @@ class RealtimeServer(Namespace):
                     try:
                         logged = LoggedEvent(payload.seq, payload.epoch, event, data)
                         await self.recovery.append(user_id, logged)
-                    except (
-                        Exception
-                    ) as exc:  # the push still goes; a log with a gap recovers no one
+                    except Exception as exc:
+                        # the push still goes; a log with a gap recovers no socket
                         log.warning(
                             "user event not logged for recovery",
                             extra={"user_id": user_id, "event": event, "error": repr(exc)},
