@@ -35,12 +35,14 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import procstat
 import servers
+from prometheus_client.parser import text_string_to_metric_families
 from run import GENERATOR_CORE, RESULTS, SERVER_CORE, ensure_node_modules, log
 from servers import BENCH, ROOT, SERVERS, Server, pinned, prepare_child
 
@@ -68,7 +70,9 @@ class Storm:
     handshake_burst: int = 1000
     """tradewire's SOCKET_HANDSHAKE_BURST for the run (the default of the setting)."""
     baseline_s: float = 5.0
-    after_s: float = 3.0
+    after_s: float = 15.0
+    """Watched after every socket is back: long enough for the full garbage-collector pass
+    the storm's new objects bring on (tradewire), which came 5-10 s after the last socket."""
     setup_deadline_s: float = 150.0
     connect_deadline_s: float = 60.0
     storm_deadline_s: float = 75.0
@@ -130,6 +134,63 @@ def listen_overflows() -> int | None:
     return None
 
 
+GC_PAUSE_THRESHOLDS = (0.1, 0.25, 0.5, 1.0)
+"""Seconds: `gc_passes` counts the garbage-collector passes at least this long."""
+
+
+def gc_pauses(url: str) -> dict[str, dict[float, float]] | None:
+    """tradewire's `tradewire_gc_pause_seconds` now: per generation, the cumulative count of
+    each histogram bucket (`le` -> passes), `inf` the total and `sum` the seconds; None for a
+    server without the metric."""
+    try:
+        with urllib.request.urlopen(f"{url}/metrics", timeout=10) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    found: dict[str, dict[float, float]] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "tradewire_gc_pause_seconds":
+            continue
+        for sample in family.samples:
+            gen = found.setdefault(sample.labels["generation"], {})
+            if sample.name.endswith("_bucket"):
+                gen[float(sample.labels["le"])] = sample.value
+            elif sample.name.endswith("_sum"):
+                gen[-1.0] = sample.value
+    return found or None
+
+
+def gc_passes(
+    start: dict[str, dict[float, float]] | None, end: dict[str, dict[float, float]] | None
+) -> dict[str, Any] | None:
+    """Garbage-collector passes between two `gc_pauses` readings: per generation the passes,
+    their seconds, and how many took at least each of GC_PAUSE_THRESHOLDS (bucket bounds)."""
+    if start is None or end is None:
+        return None
+    out: dict[str, Any] = {}
+    for gen, buckets in sorted(end.items()):
+        before = start.get(gen, {})
+
+        def delta(
+            le: float, b: dict[float, float] = buckets, a: dict[float, float] = before
+        ) -> float:
+            return b.get(le, 0.0) - a.get(le, 0.0)
+
+        total = delta(float("inf"))
+        below = {
+            t: max((le for le in buckets if 0 <= le < t), default=None) for t in GC_PAUSE_THRESHOLDS
+        }
+        out[f"gen{gen}"] = {
+            "passes": int(total),
+            "seconds": round(delta(-1.0), 3),
+            **{
+                f"at_least_{t:g}s": int(total - (delta(le) if le is not None else 0.0))
+                for t, le in below.items()
+            },
+        }
+    return out
+
+
 def _reader(stream: IO[bytes], out: queue.Queue[str | None]) -> None:
     for line in stream:
         out.put(line.decode(errors="replace"))
@@ -145,6 +206,7 @@ def run_generator(
     gen_log = server.workdir / "storm.log"
     samples: dict[str, procstat.ProcSample] = {}
     overflows: dict[str, int | None] = {}
+    pauses: dict[str, dict[str, dict[float, float]] | None] = {}
     result: dict[str, Any] | None = None
     with gen_log.open("ab") as err:
         gen = subprocess.Popen(
@@ -177,6 +239,8 @@ def run_generator(
                     procstat.reset_peak_rss(server.pid)
                 samples[name] = procstat.sample(server.pid)
                 overflows[name] = listen_overflows()
+                if server.kind == "tradewire":
+                    pauses[name] = gc_pauses(server.url)
                 brief = " ".join(f"{k}={v}" for k, v in msg.items() if k not in ("phase", "t"))
                 log(f"{storm.name}/{server.kind}: {name} {brief}")
             elif "result" in msg:
@@ -192,6 +256,13 @@ def run_generator(
     start, end = overflows.get("storm_start"), overflows.get("storm_end")
     if start is not None and end is not None:
         result["listen_overflows_during"] = end - start
+    if pauses:
+        result["gc_passes"] = {
+            "connect": gc_passes(pauses.get("idle"), pauses.get("connected")),
+            "before": gc_passes(pauses.get("connected"), pauses.get("storm_start")),
+            "during": gc_passes(pauses.get("storm_start"), pauses.get("storm_end")),
+            "after": gc_passes(pauses.get("storm_end"), pauses.get("after_end")),
+        }
     return result, samples
 
 

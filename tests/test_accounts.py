@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
@@ -87,6 +89,31 @@ async def test_expired_and_revoked_sessions_are_refused(server: LiveServer) -> N
         async with server.http() as http:
             r = await http.get("/api/portfolio", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 401, token
+
+
+async def test_the_session_check_does_not_wait_for_the_write_lock(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    """The session check reads SQLite on the event loop (`Database.fetch_one`): in WAL mode it
+    never waits for a writer, so requests and connects are checked while another connection
+    holds the write lock, and it sees only what was committed."""
+    token, pending = await server.login(), "p" * 43
+    lock = sqlite3.connect(tmp_path / "data" / "tradewire.db", isolation_level=None)
+    try:
+        lock.execute("BEGIN IMMEDIATE")
+        lock.execute(
+            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at)"
+            " SELECT ?, user_id, created_at, expires_at FROM sessions LIMIT 1",
+            (token_hash(pending),),
+        )
+        async with server.http(token) as http:
+            me = await asyncio.wait_for(http.get("/api/me"), 5)
+            assert me.status_code == 200 and me.json()["username"] == DEMO["username"]
+            r = await http.get("/api/me", headers={"Authorization": f"Bearer {pending}"})
+            assert r.status_code == 401  # not committed: not a session yet
+    finally:
+        lock.rollback()
+        lock.close()
 
 
 async def test_login_is_rate_limited_per_address(tmp_path: Path) -> None:

@@ -73,3 +73,10 @@ def test_healthz_and_bystanders_are_served_through_the_storm(storm: dict[str, An
         assert window["bystander_quotes"] > 0, f"no quote reached a bystander {name} the storm"
     during = storm["server_during"]
     assert during is not None and during["server_cpu_pct"] > 0
+    # the server's garbage-collector passes, read from its /metrics at each phase
+    passes = storm["gc_passes"]["connect"]
+    assert set(passes) == {"gen0", "gen1", "gen2"}, passes
+    assert passes["gen0"]["passes"] > 0, "no young collection while 320 sockets connected?"
+    for window in ("before", "during", "after"):
+        for gen in storm["gc_passes"][window].values():
+            assert 0 <= gen["at_least_1s"] <= gen["at_least_0.1s"] <= gen["passes"], gen

@@ -5,6 +5,7 @@ and never a secret."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import re
@@ -328,6 +329,29 @@ async def test_quote_delivery_is_clamped_and_order_marks_follow_their_tasks() ->
     assert count(orders) == before + 1
     await asyncio.create_task(emit())  # the mark stayed in the order's task
     assert count(orders) == before + 1
+
+
+def test_garbage_collector_passes_are_timed_and_long_ones_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`tradewire serve` times every collector pass (the whole process stops for it): a full
+    collection lands in generation 2's histogram and, over GC_PAUSE_LOGGED, in the log."""
+    monkeypatch.setattr(metrics, "GC_PAUSE_LOGGED", 0.0)
+    passes = "tradewire_gc_pause_seconds_count"
+    before = value(parse_registry(), passes, generation="2")
+    callback = metrics.watch_garbage_collector()
+    try:
+        with caplog.at_level(logging.WARNING, logger="tradewire.metrics"):
+            gc.collect()
+    finally:
+        gc.callbacks.remove(callback)
+    assert value(parse_registry(), passes, generation="2") == before + 1
+    logged = [
+        r for r in caplog.records if r.getMessage() == "garbage collection paused the process"
+    ]
+    assert [r.generation for r in logged] == [2], logged  # type: ignore[attr-defined]
+    gc.collect()  # the callback is gone: nothing more is counted
+    assert value(parse_registry(), passes, generation="2") == before + 1
 
 
 def parse_registry() -> Samples:

@@ -102,20 +102,30 @@ def serve(host: str | None, port: int | None, log_level: str | None) -> None:
     GracefulServer(config, app.state.services).run()
 
 
-GC_THRESHOLDS = (50_000, 20, 100)
+GC_THRESHOLDS = (10_000, 10, 100)
 """Allocations (minus frees) before a young-generation collection, then young collections per
 middle one, middle per full one. Python's defaults, (700, 10, 10), are made for small heaps: a
-server with thousands of sockets churns through short-lived objects (tasks, frames, dicts per
-message) and at the defaults spends a large share of its time in collections, full ones
-included, that find almost nothing (see docs/BENCHMARKS.md)."""
+server with thousands of sockets churns through short-lived objects (frames, dicts per
+message, each HTTP connection's parser) and at the defaults spends a large share of its time in
+collections that find almost nothing. Each pass stops the process for as long as it takes to
+walk its generations, so the thresholds also bound the pauses: at (50_000, 20, 100) a middle
+pass during a reconnection storm walked up to a million objects and stopped the event loop for
+0.9 s; at these, young passes take milliseconds and middle ones at most about 0.1 s (see
+docs/BENCHMARKS.md, "Reconnection storm"). A full pass walks every live object (about 1 s with
+10,000 sockets); Python starts one only once the objects that survived into the oldest
+generation since the last one are a quarter of those it then kept."""
 
 
 def tune_garbage_collector() -> None:
-    """Move what start-up made (modules, the app) out of the collector's sight, and collect
-    less often. Cycles are still collected; only their cadence changes."""
+    """Move what start-up made (modules, the app) out of the collector's sight, collect less
+    often than Python's defaults, and time every pass (`tradewire_gc_pause_seconds`). Cycles
+    are still collected; only their cadence changes."""
+    from tradewire import metrics
+
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+    metrics.watch_garbage_collector()
 
 
 @main.group()

@@ -12,6 +12,8 @@ statuses. Never user ids, sids or symbols.
 
 from __future__ import annotations
 
+import gc
+import logging
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -22,6 +24,8 @@ from prometheus_client import Counter, Gauge, Histogram, Info
 
 if TYPE_CHECKING:
     from tradewire.settings import Settings
+
+log = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------ connections
 
@@ -124,6 +128,15 @@ REDIS_PUBSUB_UP = Gauge(
     'meaningful only in cluster mode (tradewire_instance_info{cluster="redis"})',
 )
 INSTANCE = Info("tradewire_instance", "What this instance runs: version and configuration")
+GC_PAUSE_SECONDS = Histogram(
+    "tradewire_gc_pause_seconds",
+    "Garbage-collector passes of this process, by generation (0 and 1 young, 2 full): "
+    "nothing else runs meanwhile, the event loop included",
+    ["generation"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+GC_PAUSE_LOGGED = 0.25
+"""Seconds: a garbage-collector pass at least this long is also logged (a warning)."""
 
 _ORDER_RECEIVED_AT: ContextVar[float | None] = ContextVar("order_received_at", default=None)
 
@@ -173,6 +186,34 @@ def describe_instance(settings: Settings) -> None:
             "realtime": "true" if settings.realtime_enabled else "false",
         }
     )
+
+
+def watch_garbage_collector() -> Callable[[str, dict[str, int]], None]:
+    """Time every garbage-collector pass into `tradewire_gc_pause_seconds` and log the long
+    ones (at least GC_PAUSE_LOGGED). Once per process (`tradewire serve`); returns the callback
+    it added to `gc.callbacks`."""
+    started = [0.0]
+    children = {g: GC_PAUSE_SECONDS.labels(generation=str(g)) for g in range(3)}
+
+    def on_pass(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        seconds = time.perf_counter() - started[0]
+        generation = info["generation"]
+        children[generation].observe(seconds)
+        if seconds >= GC_PAUSE_LOGGED:
+            log.warning(
+                "garbage collection paused the process",
+                extra={
+                    "generation": generation,
+                    "ms": round(seconds * 1000, 1),
+                    "collected": info["collected"],
+                },
+            )
+
+    gc.callbacks.append(on_pass)
+    return on_pass
 
 
 def _version() -> str:

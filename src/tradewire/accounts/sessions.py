@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pyee.asyncio import AsyncIOEventEmitter
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from tradewire.storage.database import Database
 from tradewire.storage.models import Session, User, utcnow
@@ -39,6 +39,15 @@ def looks_like_token(token: object) -> bool:
     return isinstance(token, str) and 20 <= len(token) <= 128 and token.isascii()
 
 
+_VERIFY = (
+    select(Session.revoked_at, Session.expires_at, User.id, User.username, User.role)
+    .join(User, User.id == Session.user_id)
+    .where(Session.token_hash == bindparam("key"))
+)
+"""A session's state and its user, by token hash: built once, a plain Core row (`verify` runs
+for every REST request and every socket connect)."""
+
+
 class SessionStore(AsyncIOEventEmitter):
     def __init__(self, db: Database, ttl_seconds: int) -> None:
         super().__init__()
@@ -62,20 +71,13 @@ class SessionStore(AsyncIOEventEmitter):
         if not looks_like_token(token):
             return None
         assert isinstance(token, str)
-        query = (
-            select(Session, User)
-            .join(User, User.id == Session.user_id)
-            .where(Session.token_hash == token_hash(token))
-        )
-        found = await self._db.read(lambda tx: tx.execute(query).first())
+        key = token_hash(token)
+        found = await self._db.fetch_one(_VERIFY, {"key": key})
         if found is None:
             return None
-        session, user = found
-        if session.revoked_at is not None or session.expires_at <= utcnow():
+        if found.revoked_at is not None or found.expires_at <= utcnow():
             return None
-        return SessionInfo(
-            session.token_hash, user.id, user.username, user.role, session.expires_at
-        )
+        return SessionInfo(key, found.id, found.username, found.role, found.expires_at)
 
     async def revoke(self, token: object) -> SessionInfo | None:
         """Revoke the session of `token` and announce it. Returns what was revoked."""
