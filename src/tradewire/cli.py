@@ -102,18 +102,19 @@ def serve(host: str | None, port: int | None, log_level: str | None) -> None:
     GracefulServer(config, app.state.services).run()
 
 
-GC_THRESHOLDS = (10_000, 10, 100)
+GC_THRESHOLDS = (10_000, 3, 300)
 """Allocations (minus frees) before a young-generation collection, then young collections per
 middle one, middle per full one. Python's defaults, (700, 10, 10), are made for small heaps: a
 server with thousands of sockets churns through short-lived objects (frames, dicts per
 message, each HTTP connection's parser) and at the defaults spends a large share of its time in
 collections that find almost nothing. Each pass stops the process for as long as it takes to
-walk its generations, so the thresholds also bound the pauses: at (50_000, 20, 100) a middle
-pass during a reconnection storm walked up to a million objects and stopped the event loop for
-0.9 s; at these, young passes take milliseconds and middle ones at most about 0.1 s (see
-docs/BENCHMARKS.md, "Reconnection storm"). A full pass walks every live object (about 1 s with
-10,000 sockets); Python starts one only once the objects that survived into the oldest
-generation since the last one are a quarter of those it then kept."""
+walk its generations, so the thresholds also bound the pauses. In a 10,000-socket
+reconnection storm (docs/BENCHMARKS.md, "Reconnection storm"), at (50_000, 20, 100) a middle
+pass walked up to a million objects and stopped the event loop for 0.9 s; at (10_000, 10, 100)
+middle passes took up to 0.25-0.5 s; at these, every young and middle pass took less than
+0.1 s. A full pass walks every live object (about 1 s with 10,000 sockets); Python starts one
+only once the objects that survived into the oldest generation since the last one are a
+quarter of those it then kept, so they stay rare."""
 
 
 def tune_garbage_collector() -> None:
