@@ -70,7 +70,8 @@ def ensure_node_modules() -> None:
         )
 
 
-def _reader(stream: Any, out: queue.Queue[str | None]) -> None:
+def read_lines(stream: Any, out: queue.Queue[str | None]) -> None:
+    """Put each line of `stream` (a child's stdout) on `out`, decoded, then None at its end."""
     for line in stream:
         out.put(line.decode(errors="replace"))
     out.put(None)
@@ -106,7 +107,7 @@ def run_generator(
             start_new_session=True,
         )
     lines: queue.Queue[str | None] = queue.Queue()
-    threading.Thread(target=_reader, args=(gen.stdout, lines), daemon=True).start()
+    threading.Thread(target=read_lines, args=(gen.stdout, lines), daemon=True).start()
     deadline = time.monotonic() + scenario.timeout_s
     try:
         while True:

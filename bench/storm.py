@@ -38,12 +38,12 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import procstat
 import servers
 from prometheus_client.parser import text_string_to_metric_families
-from run import GENERATOR_CORE, RESULTS, SERVER_CORE, ensure_node_modules, log
+from run import GENERATOR_CORE, RESULTS, SERVER_CORE, ensure_node_modules, log, read_lines
 from servers import BENCH, ROOT, SERVERS, Server, pinned, prepare_child
 
 SOCKETS_PER_SESSION = 50
@@ -191,12 +191,6 @@ def gc_passes(
     return out
 
 
-def _reader(stream: IO[bytes], out: queue.Queue[str | None]) -> None:
-    for line in stream:
-        out.put(line.decode(errors="replace"))
-    out.put(None)
-
-
 def run_generator(
     storm: Storm, server: Server, nice: int
 ) -> tuple[dict[str, Any], dict[str, procstat.ProcSample]]:
@@ -219,7 +213,7 @@ def run_generator(
         )
     assert gen.stdout is not None
     lines: queue.Queue[str | None] = queue.Queue()
-    threading.Thread(target=_reader, args=(gen.stdout, lines), daemon=True).start()
+    threading.Thread(target=read_lines, args=(gen.stdout, lines), daemon=True).start()
     deadline = time.monotonic() + storm.timeout_s
     try:
         while True:

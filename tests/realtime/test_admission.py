@@ -4,6 +4,7 @@ rest answered 503 with `Retry-After`, while live sockets and /healthz are served
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import httpx
@@ -68,3 +69,45 @@ async def test_a_storm_is_refused_with_retry_after_and_the_live_sockets_are_serv
             async with Client() as later:
                 await later.connect(server.url, session_id)
                 assert (await later.call("subscribe:trades"))["ok"] is True
+
+
+async def test_over_the_rate_a_new_websocket_is_refused_but_an_upgrade_goes_through(
+    tmp_path: Path, migrated_database: Path
+) -> None:
+    """The refusal is made from the request line, before the handshake is parsed: a complete
+    503 with `Retry-After` and the JSON error, then the server closes the connection. The
+    upgrade of an open long-polling session is never counted against the rate."""
+    settings = fresh_settings(
+        tmp_path, migrated_database, socket_handshake_rate=0.01, socket_handshake_burst=1
+    )
+    async with LiveServer(settings) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+            opened = await http.get("/socket.io/", params={"EIO": "4", "transport": "polling"})
+            assert opened.status_code == 200  # the burst's one session
+            sid = json.loads(opened.text[1:])["sid"]
+
+        host, port = server.url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(
+            b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
+            + f"Host: {host}:{port}\r\n".encode()
+            + b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        answer = await asyncio.wait_for(reader.read(), 10)  # to EOF: the server closed
+        writer.close()
+        head, _, body = answer.partition(b"\r\n\r\n")
+        status, *lines = head.decode().split("\r\n")
+        headers = {k.lower(): v for k, v in (line.split(": ", 1) for line in lines)}
+        assert status == "HTTP/1.1 503 Service Unavailable"
+        assert headers["retry-after"] == str(int(1 / 0.01))  # a token every 100 s
+        assert headers["connection"] == "close"
+        assert int(headers["content-length"]) == len(body)
+        assert json.loads(body) == REFUSED_BODY
+
+        ws_url = (
+            server.url.replace("http", "ws") + f"/socket.io/?EIO=4&transport=websocket&sid={sid}"
+        )
+        async with ws_connect(ws_url) as ws:  # the upgrade: admitted though the bucket is empty
+            await ws.send("2probe")
+            assert await asyncio.wait_for(ws.recv(), 10) == "3probe"
