@@ -1,8 +1,9 @@
 """The servers under test, each started pinned to one core with a high open-files limit.
 
 `TradewireServer` runs `uv run tradewire serve` (fresh SQLite DATA_DIR, high AUTH_RATE_LIMIT,
-LOG_LEVEL=warning); `NodeServer` runs the comparison server in bench/node-server. Both serve
-REST and Socket.IO on one loopback port and are ready when GET /healthz answers 200.
+no handshake admission limit, LOG_LEVEL=warning); `NodeServer` runs the comparison server in
+bench/node-server. Both serve REST and Socket.IO on one loopback port and are ready when
+GET /healthz answers 200.
 """
 
 from __future__ import annotations
@@ -207,6 +208,8 @@ class TradewireServer(Server):
         env.update(
             DATA_DIR=str(data),
             AUTH_RATE_LIMIT="1000000/minute",
+            # the scenarios measure the steady state, not admission (bench/storm.py sets its own)
+            SOCKET_HANDSHAKE_RATE="0",
             SESSION_TTL="86400",
             MARKET_TICK_RATE=str(self.tick_rate),
             MARKET_SYMBOLS=str(self.symbols),
