@@ -15,12 +15,19 @@ A message over the engine's `max_payload` makes the protocol fail the connection
 A new session over the admission rate (`Engine.admit_handshake`) is refused from the request
 line alone, before websockets parses the request: in a reconnection storm most handshakes are
 refused, and each refusal then costs a few microseconds instead of a full handshake.
+
+Handshakes take turns (`HandshakeTurns`): at most HANDSHAKE_BUDGET of one event-loop turn goes
+to them, and the rest wait, in order, for the next turns. Thousands of handshakes that arrive
+together (a reconnection storm's waves) are then answered over several turns, and the live
+sockets' frames and `/healthz` are served between them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import deque
 from email.utils import formatdate
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
@@ -38,6 +45,57 @@ bad_input_log = ThrottledLog(log)
 CLOSE_TIMEOUT = 2.0
 """How long a closing connection waits for the client's close frame before dropping TCP."""
 
+HANDSHAKE_BUDGET = 0.005
+"""Seconds of one event-loop turn that handshakes may take before the rest wait for the next
+turn (at least one is handled each turn)."""
+
+
+class HandshakeTurns:
+    """The handshakes of one server, handled in slices of at most HANDSHAKE_BUDGET per
+    event-loop turn, in the order they arrived. A connection's first bytes (its upgrade
+    request) are handled at once while the turn's budget lasts and nobody waits; otherwise
+    they wait, and a callback handles the waiting ones a slice per turn."""
+
+    __slots__ = ("_draining", "_new_turn_scheduled", "spent", "waiting")
+
+    def __init__(self) -> None:
+        self.spent = 0.0
+        """Seconds this turn has spent on handshakes so far."""
+        self.waiting: deque[EngineWebSocket] = deque()
+        self._new_turn_scheduled = False
+        self._draining = False
+
+    def arrived(self, ws: EngineWebSocket) -> None:
+        if self.waiting or self.spent >= HANDSHAKE_BUDGET:
+            self.waiting.append(ws)
+            if not self._draining:
+                self._draining = True
+                asyncio.get_running_loop().call_soon(self._take_turn)
+            return
+        if not self._new_turn_scheduled:  # ready callbacks run once this turn's I/O is done
+            self._new_turn_scheduled = True
+            asyncio.get_running_loop().call_soon(self._new_turn)
+        started = time.perf_counter()
+        ws.handle_first_bytes()
+        self.spent += time.perf_counter() - started
+
+    def _new_turn(self) -> None:
+        self._new_turn_scheduled = False
+        self.spent = 0.0
+
+    def _take_turn(self) -> None:
+        """Handle waiting handshakes for up to HANDSHAKE_BUDGET (at least one), then come back
+        on the next turn while any wait."""
+        started = time.perf_counter()
+        while self.waiting:
+            self.waiting.popleft().handle_first_bytes()
+            if time.perf_counter() - started >= HANDSHAKE_BUDGET:
+                break
+        if self.waiting:
+            asyncio.get_running_loop().call_soon(self._take_turn)
+        else:
+            self._draining = False
+
 
 class WebSocketRequest:
     """The handshake's headers and peer address, as the engine's `HandshakeRequest` wants."""
@@ -54,10 +112,13 @@ class EngineWebSocket(asyncio.Protocol):
     protocol object; there is no task. `engines` is set by `websocket_protocol`."""
 
     engines: ClassVar[tuple[Engine, ...]] = ()
+    turns: ClassVar[HandshakeTurns | None] = None
+    """Set by `websocket_protocol`; without it handshakes are handled as they arrive."""
 
     __slots__ = (
         "_admitted",
         "_close_timer",
+        "_first_bytes",
         "_fragments",
         "_server_state",
         "conn",
@@ -89,6 +150,8 @@ class EngineWebSocket(asyncio.Protocol):
         self._close_timer: asyncio.TimerHandle | None = None
         self._admitted: bool | None = None
         """None until the first bytes; then True once admitted as a new session."""
+        self._first_bytes: bytes | None = None
+        """The upgrade request while it waits for its turn (`HandshakeTurns`)."""
 
     # ------------------------------------------------------------ asyncio.Protocol
 
@@ -106,6 +169,7 @@ class EngineWebSocket(asyncio.Protocol):
             self._close_timer.cancel()
             self._close_timer = None
         self.writable = False
+        self._first_bytes = None  # a handshake still waiting for its turn is dropped
         if self.engine is not None:
             code = self.conn.close_code
             reason = "transport close" if code in (None, 1000, 1001, 1005) else "transport error"
@@ -120,10 +184,30 @@ class EngineWebSocket(asyncio.Protocol):
             self.engine.writable_again(self.socket)
 
     def data_received(self, data: bytes) -> None:
+        if self._first_bytes is not None:  # more of a request that waits for its turn
+            self._first_bytes += data
+            return
         if self._admitted is None:
             self._admitted = False
-            if self._refused_early(data):
-                return
+            self._first_bytes = data
+            if self.turns is not None:
+                self.turns.arrived(self)
+            else:
+                self.handle_first_bytes()
+            return
+        self._receive(data)
+
+    def handle_first_bytes(self) -> None:
+        """The connection's first bytes, the upgrade request: refused over the admission rate,
+        else handed to the handshake. Nothing if the connection is gone meanwhile."""
+        data, self._first_bytes = self._first_bytes, None
+        if data is None or self.transport is None or self.transport.is_closing():
+            return
+        if self._refused_early(data):
+            return
+        self._receive(data)
+
+    def _receive(self, data: bytes) -> None:
         self.conn.receive_data(data)
         for event in self.conn.events_received():
             if isinstance(event, Request):
@@ -135,6 +219,11 @@ class EngineWebSocket(asyncio.Protocol):
             self._schedule_close()
 
     def eof_received(self) -> bool | None:
+        if self._first_bytes is not None:  # the client gave up before its turn came
+            self._first_bytes = None
+            if self.transport is not None:
+                self.transport.close()
+            return None
         self.conn.receive_eof()
         self._send_pending()
         return None
@@ -301,4 +390,5 @@ class EngineWebSocket(asyncio.Protocol):
 
 def websocket_protocol(*engines: Engine) -> type[EngineWebSocket]:
     """The WebSocket protocol class for uvicorn's `ws=` option, serving these endpoints."""
-    return type("EngineWebSocket", (EngineWebSocket,), {"engines": engines, "__slots__": ()})
+    attributes = {"engines": engines, "turns": HandshakeTurns(), "__slots__": ()}
+    return type("EngineWebSocket", (EngineWebSocket,), attributes)
