@@ -373,6 +373,16 @@ async def test_a_saved_session_is_taken_once_whole(make_store: StoreFactory) -> 
     assert await store.take("never-saved") is None
 
 
+async def test_sessions_saved_together_are_each_taken_once(make_store: StoreFactory) -> None:
+    """`save_many` (what a drop of many sockets uses: one Redis pipeline) keeps each session as
+    `save` would."""
+    store = await make_store()
+    await store.save_many([session(f"p{n}", seq=n) for n in range(3)])
+    taken = [await store.take(f"p{n}") for n in (2, 0, 1)]
+    assert [t.seq if t else None for t in taken] == [2, 0, 1]
+    assert [await store.take(f"p{n}") for n in range(3)] == [None, None, None]
+
+
 async def test_the_redis_store_is_shared_and_forgets_past_the_window(redis_url: str) -> None:
     """Two instances' stores on one Redis: what one saved and logged, the other answers. A
     window later the session, the log and so the recovery are gone."""

@@ -120,8 +120,9 @@ class RecoveryStore(Protocol):
     - `missed(user_id, epoch, seq)` is every kept event of the user after `seq`, in order, or
       None when that cannot be answered completely: the epoch differs, or some events after
       `seq` are no longer kept (the caller then does not recover the socket).
-    - `save` keeps a session for `window` seconds; `take(pid)` returns it once and forgets it
-      (None: unknown, expired or taken), so two sockets cannot recover one session.
+    - `save` keeps a session for `window` seconds (`save_many`: several, in one round trip);
+      `take(pid)` returns it once and forgets it (None: unknown, expired or taken), so two
+      sockets cannot recover one session.
     - `prune` forgets what is past the window; memory stays bounded by it and by `log_size`.
     - What one node sees: the memory store holds what this process saved and logged, so a
       socket recovers only on the instance it dropped from; the Redis store is shared, so it
@@ -137,6 +138,8 @@ class RecoveryStore(Protocol):
     ) -> list[LoggedEvent] | None: ...
 
     async def save(self, session: SavedSession) -> None: ...
+
+    async def save_many(self, sessions: list[SavedSession]) -> None: ...
 
     async def take(self, pid: str) -> SavedSession | None: ...
 
@@ -197,6 +200,12 @@ class MemoryRecoveryStore:
     async def save(self, session: SavedSession) -> None:
         session.saved_at = self.clock()
         self._sessions[session.pid] = session
+
+    async def save_many(self, sessions: list[SavedSession]) -> None:
+        now = self.clock()
+        for session in sessions:
+            session.saved_at = now
+            self._sessions[session.pid] = session
 
     async def take(self, pid: str) -> SavedSession | None:
         session = self._sessions.pop(pid, None)
@@ -374,9 +383,16 @@ class RedisRecoveryStore:
         return [e.seq for e in found] == list(range(seq + 1, head + 1))
 
     async def save(self, session: SavedSession) -> None:
-        session.saved_at = time.time()
-        body = orjson.dumps(dataclasses.asdict(session))
-        await self._redis.set(self._session_key(session.pid), body, px=self._window_ms)
+        await self.save_many([session])
+
+    async def save_many(self, sessions: list[SavedSession]) -> None:
+        now = time.time()
+        pipe = self._redis.pipeline(transaction=False)
+        for session in sessions:
+            session.saved_at = now
+            body = orjson.dumps(dataclasses.asdict(session))
+            pipe.set(self._session_key(session.pid), body, px=self._window_ms)
+        await pipe.execute()
 
     async def take(self, pid: str) -> SavedSession | None:
         raw = await self._redis.getdel(self._session_key(pid))

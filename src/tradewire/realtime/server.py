@@ -29,7 +29,7 @@ import platform
 import random
 import secrets
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
@@ -115,6 +115,10 @@ PING_INTERVAL = 20.0
 PING_TIMEOUT = 20.0
 CONNECT_TIMEOUT = 45.0
 SHUTDOWN_RECONNECT_AFTER_MS = 1000
+SAVE_BATCH = 500
+"""Dropped sockets' sessions saved for recovery in one call to the store (one Redis pipeline);
+the saver lets the loop run between batches, so 10,000 sockets dropping at once are saved
+without one long stretch of the loop."""
 SESSIONS_CHANNEL = "sessions"
 USER_EVENTS_CHANNEL = "user-events"
 """Bus channel of user pushes: `{"userId", "event", "data"}` (and `"seq"` for the user events
@@ -244,6 +248,8 @@ class RealtimeServer(Namespace):
         self._per_user: Counter[int] = Counter()
         self._flusher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._to_save: deque[SavedSession] = deque()
+        self._saving = False
         self._handlers: dict[str, Handler] = {
             "subscribe:portfolio": self._subscribe_portfolio,
             "subscribe:trades": self._subscribe_trades,
@@ -480,7 +486,10 @@ class RealtimeServer(Namespace):
             return
         del self.sockets[socket.sid]
         if self.recovery_enabled and socket.pid is not None and reason in RECOVERABLE_REASONS:
-            self._spawn(self._save_session(socket, state))
+            self._to_save.append(self._saved_session(socket, state))
+            if not self._saving:
+                self._saving = True
+                self._spawn(self._save_sessions())
         self.batch_sockets.pop(socket.sid, None)
         self.ops_sockets.discard(socket.sid)
         self.guard.forget(socket.sid)
@@ -520,9 +529,10 @@ class RealtimeServer(Namespace):
             self.fanout.resend(socket, found.values(), batch=state.batch)
             metrics.QUOTE_RESYNCS.inc()
 
-    async def _save_session(self, socket: Socket, state: SocketState) -> None:
+    @staticmethod
+    def _saved_session(socket: Socket, state: SocketState) -> SavedSession:
         assert socket.pid is not None
-        saved = SavedSession(
+        return SavedSession(
             pid=socket.pid,
             sid=socket.sid,
             user_id=state.user_id,
@@ -532,13 +542,23 @@ class RealtimeServer(Namespace):
             epoch=state.epoch,
             seq=state.connect_seq,
         )
+
+    async def _save_sessions(self) -> None:
+        """Save the dropped sockets' sessions, SAVE_BATCH at a time, until none wait."""
         try:
-            await self.recovery.save(saved)
-        except Exception as exc:
-            log.warning(
-                "socket state not saved for recovery",
-                extra={"user_id": state.user_id, "sid": socket.sid, "error": repr(exc)},
-            )
+            while self._to_save:
+                count = min(SAVE_BATCH, len(self._to_save))
+                batch = [self._to_save.popleft() for _ in range(count)]
+                try:
+                    await self.recovery.save_many(batch)
+                except Exception as exc:
+                    log.warning(
+                        "socket state not saved for recovery",
+                        extra={"sockets": len(batch), "error": repr(exc)},
+                    )
+                await asyncio.sleep(0)
+        finally:
+            self._saving = False
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
