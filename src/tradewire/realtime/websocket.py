@@ -76,8 +76,10 @@ class HandshakeTurns:
             self._new_turn_scheduled = True
             asyncio.get_running_loop().call_soon(self._new_turn)
         started = time.perf_counter()
-        ws.handle_first_bytes()
-        self.spent += time.perf_counter() - started
+        try:
+            ws.handle_first_bytes()
+        finally:
+            self.spent += time.perf_counter() - started
 
     def _new_turn(self) -> None:
         self._new_turn_scheduled = False
@@ -88,7 +90,13 @@ class HandshakeTurns:
         on the next turn while any wait."""
         started = time.perf_counter()
         while self.waiting:
-            self.waiting.popleft().handle_first_bytes()
+            ws = self.waiting.popleft()
+            try:
+                ws.handle_first_bytes()
+            except Exception:  # that connection's fault: the others still get their turn
+                log.exception("handshake failed")
+                if ws.transport is not None:
+                    ws.transport.abort()
             if time.perf_counter() - started >= HANDSHAKE_BUDGET:
                 break
         if self.waiting:
@@ -170,6 +178,7 @@ class EngineWebSocket(asyncio.Protocol):
             self._close_timer = None
         self.writable = False
         self._first_bytes = None  # a handshake still waiting for its turn is dropped
+        self.transport = None  # nothing more is written: no close frame, no close timer
         if self.engine is not None:
             code = self.conn.close_code
             reason = "transport close" if code in (None, 1000, 1001, 1005) else "transport error"

@@ -33,6 +33,9 @@ class Transport:
     def close(self) -> None:
         self.closed = True
 
+    def abort(self) -> None:
+        self.closed = True
+
     def is_closing(self) -> bool:
         return self.closed
 
@@ -92,3 +95,24 @@ async def test_a_waiting_request_keeps_its_later_bytes_and_a_lost_one_is_skipped
         await asyncio.sleep(0)
     assert lost.written == b""
     assert answered([split]) == [True]
+
+
+async def test_a_handshake_that_fails_in_its_turn_does_not_stop_the_others(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(websocket, "HANDSHAKE_BUDGET", 0.0)
+    protocol = refusing_protocol()
+
+    class Failing(protocol):  # type: ignore[valid-type,misc]
+        __slots__ = ()
+
+        def handle_first_bytes(self) -> None:
+            raise RuntimeError("a bug in one handshake")
+
+    failing = arrive(Failing, REQUEST)
+    after = arrive(protocol, REQUEST)
+    for _ in range(2):
+        await asyncio.sleep(0)
+    assert failing.closed and failing.written == b""  # aborted
+    assert answered([after]) == [True]
+    assert "handshake failed" in caplog.text
