@@ -71,8 +71,9 @@ class Storm:
     """tradewire's SOCKET_HANDSHAKE_BURST for the run (the default of the setting)."""
     baseline_s: float = 5.0
     after_s: float = 15.0
-    """Watched after every socket is back: long enough for the full garbage-collector pass
-    the storm's new objects bring on (tradewire), which came 5-10 s after the last socket."""
+    """Watched after every socket is back: long enough for a full garbage-collector pass the
+    storm's new objects bring on (tradewire); in two runs one came 5 and 6 s after the last
+    socket."""
     setup_deadline_s: float = 150.0
     connect_deadline_s: float = 60.0
     storm_deadline_s: float = 75.0
@@ -140,8 +141,8 @@ GC_PAUSE_THRESHOLDS = (0.1, 0.25, 0.5, 1.0)
 
 def gc_pauses(url: str) -> dict[str, dict[float, float]] | None:
     """tradewire's `tradewire_gc_pause_seconds` now: per generation, the cumulative count of
-    each histogram bucket (`le` -> passes), `inf` the total and `sum` the seconds; None for a
-    server without the metric."""
+    each histogram bucket (`le` -> passes; `inf` is every pass) and, under -1.0, the seconds
+    of all passes; None for a server without the metric."""
     try:
         with urllib.request.urlopen(f"{url}/metrics", timeout=10) as r:
             text = r.read().decode()
